@@ -1,0 +1,43 @@
+/* cmd.h: what every verb of cpb shares.
+ *
+ * A verb lives in src/cmd/<verb>.c, exports `int cmd_<verb> (int argc, char **argv,
+ * const struct cpb_global *g)`, parses its own options (argv[0] is the verb), calls
+ * src/lib and prints.  It returns the process exit code; it never calls exit().
+ */
+#ifndef CPB_CMD_H
+#define CPB_CMD_H
+
+#include <stdbool.h>
+#include "../lib/error.h"
+
+/* Options given before the verb (or in the environment) that any verb may use. */
+struct cpb_global
+{
+  const char *url;  /* --url or CPB_PODMAN_URL; NULL for discovery */
+  int verbose;      /* -v, repeated */
+  bool color;       /* stdout is a terminal and NO_COLOR is unset */
+};
+
+typedef int (*cpb_cmd_fn) (int argc, char **argv, const struct cpb_global *g);
+
+struct cpb_cmd
+{
+  const char *name;
+  cpb_cmd_fn fn;
+  const char *summary; /* one line for `cpb --help` */
+};
+
+/* Print "cpb VERB: MESSAGE" on stderr and return the exit code for ERR (and free it). */
+int cpb_cli_report (const char *verb, cpb_error *err);
+
+/* Print "cpb VERB: MESSAGE" and a pointer to --help for bad usage; returns CPB_EXIT_USAGE. */
+int cpb_cli_usage_error (const char *verb, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+/* True when stdout (FD 1) or stderr (FD 2) is a terminal that progress lines may redraw. */
+bool cpb_cli_isatty (int fd);
+
+#define CPB_VERB(name) int cmd_##name (int argc, char **argv, const struct cpb_global *g)
+
+CPB_VERB (version);
+
+#endif
