@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# podman-service.sh: a private Podman service for tests and development.
+#
+#   tests/lib/podman-service.sh start DIR   start a service with its own storage under DIR,
+#                                           make the local base images, print the socket URL
+#   tests/lib/podman-service.sh stop DIR    stop it and remove its containers and storage
+#   tests/lib/podman-service.sh env DIR     print the shell variables to reach it
+#   tests/lib/podman-service.sh podman DIR ARGS...   run the podman CLI against its storage
+#
+# Run as root, the service runs rootless as the unprivileged user $CPB_TEST_USER (default
+# cpbtest, created by contrib/podman/setup-host.sh), because that is how users run cpb.
+# Nothing is pulled from a registry: the base image localhost/cpb-busybox:latest is made
+# from the host's busybox-static.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+test_user=${CPB_TEST_USER:-cpbtest}
+
+die() { echo "podman-service: $*" >&2; exit 1; }
+
+# Run a command as the service's user, with the service's environment.
+as_user() {
+  local dir=$1; shift
+  local envs=(XDG_RUNTIME_DIR="$dir/xdg" CONTAINERS_CONF="$dir/containers.conf"
+              HOME="$dir/home" PATH=/usr/sbin:/usr/bin:/sbin:/bin)
+  if [ "$(id -u)" = 0 ]; then
+    setpriv --reuid="$test_user" --regid="$test_user" --init-groups --reset-env \
+      env "${envs[@]}" "$@"
+  else
+    env "${envs[@]}" "$@"
+  fi
+}
+
+podman_cli() {
+  local dir=$1; shift
+  as_user "$dir" podman --root "$dir/storage" --runroot "$dir/runroot" "$@"
+}
+
+make_busybox_image() {
+  local dir=$1 rootfs="$dir/busybox-rootfs"
+  [ -x /bin/busybox ] || die "/bin/busybox missing: apt-get install busybox-static"
+  rm -rf "$rootfs"
+  mkdir -p "$rootfs"/{bin,tmp,etc,work,proc,sys,dev}
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+  echo 'root:x:0:' > "$rootfs/etc/group"
+  chmod 1777 "$rootfs/tmp"
+  tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf "$dir/busybox.tar" .
+  chmod a+r "$dir/busybox.tar"
+  podman_cli "$dir" import -q --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' \
+    "$dir/busybox.tar" localhost/cpb-busybox:latest >/dev/null
+  rm -rf "$rootfs" "$dir/busybox.tar"
+}
+
+start() {
+  local dir=$1
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  if [ -S "$dir/podman.sock" ] && curl -sf --unix-socket "$dir/podman.sock" \
+       http://d/v4.0.0/libpod/_ping >/dev/null 2>&1; then
+    echo "unix://$dir/podman.sock"; return 0
+  fi
+  if [ "$(id -u)" = 0 ]; then
+    id "$test_user" >/dev/null 2>&1 || die "no user '$test_user': run contrib/podman/setup-host.sh"
+    chown "$test_user:" "$dir"
+    chmod 0755 "$dir"
+  fi
+  as_user "$dir" mkdir -p "$dir/xdg" "$dir/home" "$dir/storage" "$dir/runroot"
+  as_user "$dir" chmod 0700 "$dir/xdg"
+  as_user "$dir" cp "$here/../../contrib/podman/containers.conf" "$dir/containers.conf"
+  # setsid: the service must not get the test runner's Ctrl-C or die with its session.
+  as_user "$dir" setsid podman --root "$dir/storage" --runroot "$dir/runroot" \
+    system service --time=0 "unix://$dir/podman.sock" >"$dir/service.log" 2>&1 < /dev/null &
+  echo $! > "$dir/service.pid"
+  for _ in $(seq 1 100); do
+    curl -sf --unix-socket "$dir/podman.sock" http://d/v4.0.0/libpod/_ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -sf --unix-socket "$dir/podman.sock" http://d/v4.0.0/libpod/_ping >/dev/null 2>&1 \
+    || { cat "$dir/service.log" >&2; die "service did not answer on $dir/podman.sock"; }
+  chmod 0755 "$dir" 2>/dev/null || true
+  podman_cli "$dir" image exists localhost/cpb-busybox:latest || make_busybox_image "$dir"
+  echo "unix://$dir/podman.sock"
+}
+
+stop() {
+  local dir=$1
+  [ -d "$dir" ] || return 0
+  dir=$(cd "$dir" && pwd)
+  if [ -f "$dir/service.pid" ]; then
+    local pid; pid=$(cat "$dir/service.pid")
+    podman_cli "$dir" rm -af -t 0 >/dev/null 2>&1 || true
+    # The pid is that of setpriv/env exec'ing into podman: the same process.
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/service.pid"
+  fi
+  # Storage holds files owned by the user's subordinate ids: remove from its namespace.
+  as_user "$dir" podman unshare rm -rf "$dir/storage" "$dir/runroot" 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+case "${1:-}" in
+  start) start "${2:?directory}" ;;
+  stop) stop "${2:?directory}" ;;
+  env) d=$(cd "${2:?directory}" && pwd); echo "export CPB_PODMAN_URL=unix://$d/podman.sock" ;;
+  podman) d=$(cd "${2:?directory}" && pwd); shift 2; podman_cli "$d" "$@" ;;
+  *) echo "usage: $0 start|stop|env|podman DIR [ARGS]" >&2; exit 2 ;;
+esac
