@@ -9,6 +9,8 @@
 # tpodman runs the podman CLI against the private service's storage, to check what a user
 # would check (images, labels, leftovers).
 
+bats_require_minimum_version 1.5.0
+
 CPB_SRC=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 CPB=${CPB:-${CPB_BUILD_DIR:-$CPB_SRC/build}/cpb}
 CPB_SERVICE_SH=$CPB_SRC/tests/lib/podman-service.sh
