@@ -37,7 +37,8 @@ podman_cli() {
 }
 
 make_busybox_image() {
-  local dir=$1 rootfs="$dir/busybox-rootfs"
+  local dir=$1
+  local rootfs="$dir/busybox-rootfs"
   [ -x /bin/busybox ] || die "/bin/busybox missing: apt-get install busybox-static"
   rm -rf "$rootfs"
   mkdir -p "$rootfs"/{bin,tmp,etc,work,proc,sys,dev}
