@@ -1,0 +1,778 @@
+/* state.c: the SQLite database of runs, tasks and attempts (see state.h). */
+#include "config.h"
+#include "state.h"
+#include "xalloc.h"
+#include "buf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct cpb_state
+{
+  sqlite3 *db;
+  int64_t data_version;
+};
+
+static const char *const state_names[CPB_TASK_N_STATES] = {
+  "QUEUED", "HELD", "RUNNING", "DONE", "FAILED", "CANCELLED",
+};
+
+/* Each entry takes the schema from version i to i + 1; never edit one that has shipped,
+   append a new one. */
+static const char *const migrations[] = {
+  "CREATE TABLE runs (\n"
+  "  id TEXT PRIMARY KEY, namespace TEXT NOT NULL, batch TEXT NOT NULL,\n"
+  "  spec_path TEXT, pid INTEGER, started_at INTEGER NOT NULL, ended_at INTEGER,\n"
+  "  status TEXT NOT NULL DEFAULT 'running');\n"
+  "CREATE TABLE tasks (\n"
+  "  id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, batch TEXT NOT NULL,\n"
+  "  name TEXT NOT NULL, grp TEXT NOT NULL DEFAULT '', idx INTEGER NOT NULL DEFAULT 0,\n"
+  "  params TEXT, key TEXT, state TEXT NOT NULL DEFAULT 'QUEUED',\n"
+  "  priority INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,\n"
+  "  exit_code INTEGER NOT NULL DEFAULT -1, node TEXT, container_id TEXT, run_id TEXT,\n"
+  "  queued_at INTEGER, started_at INTEGER, ended_at INTEGER, archive_path TEXT,\n"
+  "  helper_json TEXT, message TEXT,\n"
+  "  UNIQUE (namespace, batch, name));\n"
+  "CREATE TABLE attempts (\n"
+  "  id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,\n"
+  "  number INTEGER NOT NULL, run_id TEXT, node TEXT, container_id TEXT,\n"
+  "  started_at INTEGER, ended_at INTEGER, exit_code INTEGER, state TEXT, message TEXT);\n"
+  "CREATE INDEX attempts_task ON attempts (task_id);\n",
+};
+
+#define SCHEMA_VERSION ((int) (sizeof migrations / sizeof migrations[0]))
+
+const char *
+cpb_task_state_name (enum cpb_task_state s)
+{
+  if ((int) s < 0 || s >= CPB_TASK_N_STATES)
+    return "UNKNOWN";
+  return state_names[s];
+}
+
+int
+cpb_task_state_from_name (const char *name)
+{
+  for (int i = 0; i < CPB_TASK_N_STATES; i++)
+    if (name && strcasecmp (name, state_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+static int
+db_error (cpb_state *st, cpb_error **err, const char *what)
+{
+  return cpb_error_set (err, CPB_ERR_SYSTEM, "state database: %s: %s", what,
+                        sqlite3_errmsg (st->db));
+}
+
+static int
+exec_sql (cpb_state *st, const char *sql, cpb_error **err)
+{
+  char *msg = NULL;
+
+  if (sqlite3_exec (st->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    {
+      cpb_error_set (err, CPB_ERR_SYSTEM, "state database: %s", msg ? msg : "error");
+      sqlite3_free (msg);
+      return -1;
+    }
+  return 0;
+}
+
+static int
+prepare (cpb_state *st, const char *sql, sqlite3_stmt **ret, cpb_error **err)
+{
+  if (sqlite3_prepare_v2 (st->db, sql, -1, ret, NULL) != SQLITE_OK)
+    return db_error (st, err, "preparing a statement");
+  return 0;
+}
+
+/* Step a statement that returns no rows. */
+static int
+step_done (cpb_state *st, sqlite3_stmt *s, cpb_error **err)
+{
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return db_error (st, err, "writing");
+  return 0;
+}
+
+static void
+bind_text (sqlite3_stmt *s, int i, const char *v)
+{
+  if (v)
+    sqlite3_bind_text (s, i, v, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null (s, i);
+}
+
+static char *
+column_strdup (sqlite3_stmt *s, int i)
+{
+  const unsigned char *v = sqlite3_column_text (s, i);
+
+  return v ? cpb_xstrdup ((const char *) v) : NULL;
+}
+
+static int64_t
+now_seconds (void)
+{
+  return (int64_t) time (NULL);
+}
+
+static int
+read_schema_version (cpb_state *st, int *ret, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (exec_sql (st, "CREATE TABLE IF NOT EXISTS schema (version INTEGER NOT NULL)", err) < 0)
+    return -1;
+  if (prepare (st, "SELECT max(version) FROM schema", &s, err) < 0)
+    return -1;
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (st, err, "reading the schema version");
+  *ret = sqlite3_column_int (s, 0);
+  return 0;
+}
+
+/* Apply the migrations after the database's version, all in one transaction, so that two
+   cpb processes opening a new database at once cannot both migrate. */
+static int
+migrate (cpb_state *st, cpb_error **err)
+{
+  int version = 0;
+
+  if (exec_sql (st, "BEGIN IMMEDIATE", err) < 0)
+    return -1;
+  if (read_schema_version (st, &version, err) < 0)
+    goto fail;
+  if (version > SCHEMA_VERSION)
+    {
+      cpb_error_set (err, CPB_ERR_SYSTEM,
+                     "state database has schema version %d, newer than this cpb's %d", version,
+                     SCHEMA_VERSION);
+      goto fail;
+    }
+  for (int v = version; v < SCHEMA_VERSION; v++)
+    {
+      _cleanup_free_ char *record = cpb_xasprintf ("INSERT INTO schema VALUES (%d)", v + 1);
+
+      if (exec_sql (st, migrations[v], err) < 0 || exec_sql (st, record, err) < 0)
+        goto fail;
+    }
+  return exec_sql (st, "COMMIT", err);
+
+fail:
+  sqlite3_exec (st->db, "ROLLBACK", NULL, NULL, NULL);
+  return cpb_error_prefix (err, "migrating to schema version %d", SCHEMA_VERSION);
+}
+
+static int
+make_parent_dir (const char *path, cpb_error **err)
+{
+  _cleanup_free_ char *dir = cpb_xstrdup (path);
+  char *slash;
+
+  for (slash = strchr (dir + 1, '/'); slash; slash = strchr (slash + 1, '/'))
+    {
+      *slash = '\0';
+      if (mkdir (dir, 0700) < 0 && errno != EEXIST)
+        return cpb_error_errno (err, errno, "cannot create '%s'", dir);
+      *slash = '/';
+    }
+  return 0;
+}
+
+int
+cpb_state_open (const char *path, cpb_state **ret, cpb_error **err)
+{
+  cpb_state *st;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+
+  if (make_parent_dir (path, err) < 0)
+    return -1;
+  st = cpb_xzalloc (sizeof *st);
+  /* SQLite opens its files O_CLOEXEC itself since 3.7.x; containers never inherit them. */
+  if (sqlite3_open_v2 (path, &st->db, flags, NULL) != SQLITE_OK)
+    {
+      cpb_error_set (err, CPB_ERR_SYSTEM, "cannot open state database '%s': %s", path,
+                     st->db ? sqlite3_errmsg (st->db) : "out of memory");
+      cpb_state_close (st);
+      return -1;
+    }
+  /* Holds and cancels from other cpb processes wait for the run's short write transactions
+     instead of failing with SQLITE_BUSY. */
+  sqlite3_busy_timeout (st->db, 10000);
+  if (exec_sql (st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                    "PRAGMA foreign_keys = ON",
+                err)
+          < 0
+      || migrate (st, err) < 0)
+    {
+      cpb_state_close (st);
+      return cpb_error_prefix (err, "state database '%s'", path);
+    }
+  cpb_state_changed (st);
+  *ret = st;
+  return 0;
+}
+
+void
+cpb_state_close (cpb_state *st)
+{
+  if (st == NULL)
+    return;
+  sqlite3_close_v2 (st->db);
+  free (st);
+}
+
+int
+cpb_state_schema_version (cpb_state *st)
+{
+  int v = 0;
+
+  if (read_schema_version (st, &v, NULL) < 0)
+    return -1;
+  return v;
+}
+
+int
+cpb_state_begin (cpb_state *st, cpb_error **err)
+{
+  return exec_sql (st, "BEGIN IMMEDIATE", err);
+}
+
+int
+cpb_state_commit (cpb_state *st, cpb_error **err)
+{
+  return exec_sql (st, "COMMIT", err);
+}
+
+static char *
+random_run_id (void)
+{
+  unsigned char bytes[6] = { 0 };
+  _cleanup_close_ int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0 || read (fd, bytes, sizeof bytes) != (ssize_t) sizeof bytes)
+    {
+      /* Unique enough: the run id only has to differ from the other runs of this user. */
+      uint64_t v = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32);
+      memcpy (bytes, &v, sizeof bytes);
+    }
+  return cpb_xasprintf ("%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+                        bytes[4], bytes[5]);
+}
+
+int
+cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch,
+                     const char *spec_path, char **ret_run_id, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_free_ char *id = random_run_id ();
+
+  if (prepare (st, "INSERT INTO runs (id, namespace, batch, spec_path, pid, started_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, id);
+  bind_text (s, 2, namespace);
+  bind_text (s, 3, batch);
+  bind_text (s, 4, spec_path);
+  sqlite3_bind_int64 (s, 5, getpid ());
+  sqlite3_bind_int64 (s, 6, now_seconds ());
+  if (step_done (st, s, err) < 0)
+    return -1;
+  *ret_run_id = TAKE_PTR (id);
+  return 0;
+}
+
+int
+cpb_state_run_end (cpb_state *st, const char *run_id, const char *status, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st, "UPDATE runs SET ended_at = ?, status = ? WHERE id = ?", &s, err) < 0)
+    return -1;
+  sqlite3_bind_int64 (s, 1, now_seconds ());
+  bind_text (s, 2, status);
+  bind_text (s, 3, run_id);
+  return step_done (st, s, err);
+}
+
+void
+cpb_state_task_clear (struct cpb_state_task *t)
+{
+  free (t->namespace);
+  free (t->batch);
+  free (t->name);
+  free (t->group);
+  free (t->params_json);
+  free (t->key);
+  free (t->node);
+  free (t->container_id);
+  free (t->run_id);
+  free (t->archive_path);
+  free (t->helper_json);
+  free (t->message);
+  memset (t, 0, sizeof *t);
+}
+
+void
+cpb_state_task_free_array (struct cpb_state_task *v, size_t n)
+{
+  if (v == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    cpb_state_task_clear (&v[i]);
+  free (v);
+}
+
+#define TASK_COLUMNS                                                                               \
+  "id, namespace, batch, name, grp, idx, params, key, state, priority, attempts, exit_code, "     \
+  "node, container_id, run_id, queued_at, started_at, ended_at, archive_path, helper_json, "      \
+  "message"
+
+static void
+read_task_row (sqlite3_stmt *s, struct cpb_state_task *t)
+{
+  int st;
+
+  t->id = sqlite3_column_int64 (s, 0);
+  t->namespace = column_strdup (s, 1);
+  t->batch = column_strdup (s, 2);
+  t->name = column_strdup (s, 3);
+  t->group = column_strdup (s, 4);
+  t->index = sqlite3_column_int (s, 5);
+  t->params_json = column_strdup (s, 6);
+  t->key = column_strdup (s, 7);
+  st = cpb_task_state_from_name ((const char *) sqlite3_column_text (s, 8));
+  t->state = st < 0 ? CPB_TASK_FAILED : (enum cpb_task_state) st;
+  t->priority = sqlite3_column_int (s, 9);
+  t->attempts = sqlite3_column_int (s, 10);
+  t->exit_code = sqlite3_column_int (s, 11);
+  t->node = column_strdup (s, 12);
+  t->container_id = column_strdup (s, 13);
+  t->run_id = column_strdup (s, 14);
+  t->queued_at = sqlite3_column_int64 (s, 15);
+  t->started_at = sqlite3_column_int64 (s, 16);
+  t->ended_at = sqlite3_column_int64 (s, 17);
+  t->archive_path = column_strdup (s, 18);
+  t->helper_json = column_strdup (s, 19);
+  t->message = column_strdup (s, 20);
+}
+
+int
+cpb_state_task_get (cpb_state *st, const char *namespace, const char *batch, const char *name,
+                    struct cpb_state_task *ret, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  int rc;
+
+  if (prepare (st,
+               "SELECT " TASK_COLUMNS " FROM tasks WHERE namespace = ? AND batch = ? AND name = ?",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, namespace);
+  bind_text (s, 2, batch);
+  bind_text (s, 3, name);
+  rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no task '%s' in batch '%s'", name, batch);
+  if (rc != SQLITE_ROW)
+    return db_error (st, err, "reading a task");
+  read_task_row (s, ret);
+  return 0;
+}
+
+static int
+task_insert (cpb_state *st, struct cpb_state_task *t, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st,
+               "INSERT INTO tasks (namespace, batch, name, grp, idx, params, key, state, "
+               "priority, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?)",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, t->namespace);
+  bind_text (s, 2, t->batch);
+  bind_text (s, 3, t->name);
+  bind_text (s, 4, t->group ? t->group : "");
+  sqlite3_bind_int (s, 5, t->index);
+  bind_text (s, 6, t->params_json);
+  bind_text (s, 7, t->key);
+  sqlite3_bind_int (s, 8, t->priority);
+  sqlite3_bind_int64 (s, 9, now_seconds ());
+  if (step_done (st, s, err) < 0)
+    return -1;
+  t->id = sqlite3_last_insert_rowid (st->db);
+  t->state = CPB_TASK_QUEUED;
+  return 0;
+}
+
+/* Queue an existing task again for this run, with what the spec says now. */
+static int
+task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_state state,
+              cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st,
+               "UPDATE tasks SET grp = ?, idx = ?, params = ?, key = ?, state = ?, priority = ?, "
+               "attempts = 0, exit_code = -1, node = NULL, container_id = NULL, "
+               "queued_at = ?, started_at = NULL, ended_at = NULL, message = NULL WHERE id = ?",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, t->group ? t->group : "");
+  sqlite3_bind_int (s, 2, t->index);
+  bind_text (s, 3, t->params_json);
+  bind_text (s, 4, t->key);
+  bind_text (s, 5, cpb_task_state_name (state));
+  sqlite3_bind_int (s, 6, t->priority);
+  sqlite3_bind_int64 (s, 7, now_seconds ());
+  sqlite3_bind_int64 (s, 8, t->id);
+  if (step_done (st, s, err) < 0)
+    return -1;
+  t->state = state;
+  return 0;
+}
+
+int
+cpb_state_task_plan (cpb_state *st, struct cpb_state_task *t, bool force,
+                     enum cpb_plan_action *ret_action, cpb_error **err)
+{
+  struct cpb_state_task old = { 0 };
+  _cleanup_error_ cpb_error *lookup = NULL;
+  int rc;
+
+  if (cpb_state_task_get (st, t->namespace, t->batch, t->name, &old, &lookup) < 0)
+    {
+      if (lookup->kind != CPB_ERR_NOT_FOUND)
+        {
+          *err = TAKE_PTR (lookup);
+          return -1;
+        }
+      if (task_insert (st, t, err) < 0)
+        return -1;
+      *ret_action = CPB_PLAN_RUN;
+      return 0;
+    }
+
+  t->id = old.id;
+  if (old.state == CPB_TASK_DONE && !force && old.key && t->key && strcmp (old.key, t->key) == 0)
+    {
+      t->state = CPB_TASK_DONE;
+      *ret_action = CPB_PLAN_SKIP;
+      cpb_state_task_clear (&old);
+      return 0;
+    }
+  rc = task_requeue (st, t, old.state == CPB_TASK_HELD ? CPB_TASK_HELD : CPB_TASK_QUEUED, err);
+  *ret_action = old.state == CPB_TASK_HELD ? CPB_PLAN_HELD : CPB_PLAN_RUN;
+  cpb_state_task_clear (&old);
+  return rc;
+}
+
+static int
+attempt_insert (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
+                const char *container_id, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st,
+               "INSERT INTO attempts (task_id, number, run_id, node, container_id, started_at, "
+               "state) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING')",
+               &s, err)
+      < 0)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  sqlite3_bind_int (s, 2, attempt);
+  bind_text (s, 3, run_id);
+  bind_text (s, 4, node);
+  bind_text (s, 5, container_id);
+  sqlite3_bind_int64 (s, 6, now_seconds ());
+  return step_done (st, s, err);
+}
+
+int
+cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt,
+                      const char *node, const char *container_id, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st,
+               "UPDATE tasks SET state = 'RUNNING', run_id = ?, attempts = ?, node = ?, "
+               "container_id = ?, started_at = ?, ended_at = NULL, exit_code = -1 "
+               "WHERE id = ? AND state = 'QUEUED'",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, run_id);
+  sqlite3_bind_int (s, 2, attempt);
+  bind_text (s, 3, node);
+  bind_text (s, 4, container_id);
+  sqlite3_bind_int64 (s, 5, now_seconds ());
+  sqlite3_bind_int64 (s, 6, id);
+  if (step_done (st, s, err) < 0)
+    return -1;
+  if (sqlite3_changes (st->db) == 0)
+    return 0;
+  if (attempt_insert (st, id, run_id, attempt, node, container_id, err) < 0)
+    return -1;
+  return 1;
+}
+
+static int
+attempt_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
+                const char *message, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  /* The open attempt of the task is its latest. */
+  if (prepare (st,
+               "UPDATE attempts SET ended_at = ?, exit_code = ?, state = ?, message = ? "
+               "WHERE id = (SELECT max(id) FROM attempts WHERE task_id = ?) AND ended_at IS NULL",
+               &s, err)
+      < 0)
+    return -1;
+  sqlite3_bind_int64 (s, 1, now_seconds ());
+  sqlite3_bind_int (s, 2, exit_code);
+  bind_text (s, 3, cpb_task_state_name (state));
+  bind_text (s, 4, message);
+  sqlite3_bind_int64 (s, 5, id);
+  return step_done (st, s, err);
+}
+
+int
+cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
+                       const char *archive_path, const char *helper_json, const char *message,
+                       cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (attempt_finish (st, id, state, exit_code, message, err) < 0)
+    return -1;
+  if (prepare (st,
+               "UPDATE tasks SET state = ?, exit_code = ?, ended_at = ?, "
+               "archive_path = coalesce (?, archive_path), helper_json = ?, message = ?, "
+               "container_id = NULL WHERE id = ? AND state = 'RUNNING'",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, cpb_task_state_name (state));
+  sqlite3_bind_int (s, 2, exit_code);
+  sqlite3_bind_int64 (s, 3, now_seconds ());
+  bind_text (s, 4, archive_path);
+  bind_text (s, 5, helper_json);
+  bind_text (s, 6, message);
+  sqlite3_bind_int64 (s, 7, id);
+  if (step_done (st, s, err) < 0)
+    return -1;
+  return sqlite3_changes (st->db) > 0 ? 1 : 0;
+}
+
+int
+cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_state state, const char *message,
+                    cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st, "UPDATE tasks SET state = ?, message = ?, container_id = NULL WHERE id = ?",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, cpb_task_state_name (state));
+  bind_text (s, 2, message);
+  sqlite3_bind_int64 (s, 3, id);
+  return step_done (st, s, err);
+}
+
+int
+cpb_state_tasks_move (cpb_state *st, const char *namespace, const char *batch, const char *task,
+                      unsigned from_mask, enum cpb_task_state to, const char *message,
+                      size_t *ret_changed, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_free_ char *sql = NULL;
+  cpb_buf in = CPB_BUF_INIT;
+
+  for (int i = 0; i < CPB_TASK_N_STATES; i++)
+    if (from_mask & (1u << i))
+      cpb_buf_printf (&in, "%s'%s'", in.len ? ", " : "", state_names[i]);
+  if (in.len == 0)
+    cpb_buf_puts (&in, "''");
+  sql = cpb_xasprintf ("UPDATE tasks SET state = ?, message = ? WHERE namespace = ? AND "
+                       "batch = ? AND (?5 IS NULL OR name = ?5) AND state IN (%s)",
+                       in.data);
+  cpb_buf_free (&in);
+  if (prepare (st, sql, &s, err) < 0)
+    return -1;
+  bind_text (s, 1, cpb_task_state_name (to));
+  bind_text (s, 2, message);
+  bind_text (s, 3, namespace);
+  bind_text (s, 4, batch);
+  bind_text (s, 5, task);
+  if (step_done (st, s, err) < 0)
+    return -1;
+  *ret_changed = (size_t) sqlite3_changes (st->db);
+  return 0;
+}
+
+int
+cpb_state_tasks_list (cpb_state *st, const char *namespace, const char *batch,
+                      struct cpb_state_task **ret, size_t *ret_n, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  struct cpb_state_task *v = NULL;
+  size_t n = 0, cap = 0;
+  int rc;
+
+  if (prepare (st,
+               "SELECT " TASK_COLUMNS " FROM tasks WHERE namespace = ? AND batch = ? "
+               "ORDER BY grp, idx, name",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, namespace);
+  bind_text (s, 2, batch);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      if (n == cap)
+        {
+          cap = cap ? cap * 2 : 64;
+          v = cpb_xrealloc (v, cap * sizeof *v);
+        }
+      memset (&v[n], 0, sizeof v[n]);
+      read_task_row (s, &v[n++]);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      cpb_state_task_free_array (v, n);
+      return db_error (st, err, "listing tasks");
+    }
+  *ret = v;
+  *ret_n = n;
+  return 0;
+}
+
+int
+cpb_state_counts (cpb_state *st, const char *namespace, const char *batch,
+                  size_t counts[CPB_TASK_N_STATES], cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  int rc;
+
+  memset (counts, 0, CPB_TASK_N_STATES * sizeof counts[0]);
+  if (prepare (st,
+               "SELECT state, count(*) FROM tasks WHERE namespace = ? AND batch = ? "
+               "GROUP BY state",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, namespace);
+  bind_text (s, 2, batch);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      int i = cpb_task_state_from_name ((const char *) sqlite3_column_text (s, 0));
+
+      if (i >= 0)
+        counts[i] = (size_t) sqlite3_column_int64 (s, 1);
+    }
+  if (rc != SQLITE_DONE)
+    return db_error (st, err, "counting tasks");
+  return 0;
+}
+
+/* Collect the first column of every row of S as a NULL-terminated array. */
+static int
+collect_strings (cpb_state *st, sqlite3_stmt *s, char ***ret, cpb_error **err)
+{
+  char **v = cpb_xcalloc (1, sizeof *v);
+  size_t n = 0;
+  int rc;
+
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      v = cpb_xrealloc (v, (n + 2) * sizeof *v);
+      v[n++] = column_strdup (s, 0);
+      v[n] = NULL;
+    }
+  if (rc != SQLITE_DONE)
+    {
+      cpb_strv_free (v);
+      return db_error (st, err, "reading");
+    }
+  *ret = v;
+  return 0;
+}
+
+int
+cpb_state_batches (cpb_state *st, const char *namespace, char ***ret, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st,
+               "SELECT DISTINCT namespace || '/' || batch FROM tasks "
+               "WHERE ?1 IS NULL OR namespace = ?1 ORDER BY 1",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, namespace);
+  return collect_strings (st, s, ret, err);
+}
+
+int
+cpb_state_running_containers (cpb_state *st, const char *namespace, const char *batch,
+                              char ***ret, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st,
+               "SELECT container_id FROM tasks WHERE namespace = ? AND batch = ? AND "
+               "state = 'RUNNING' AND container_id IS NOT NULL",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, namespace);
+  bind_text (s, 2, batch);
+  return collect_strings (st, s, ret, err);
+}
+
+bool
+cpb_state_changed (cpb_state *st)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  int64_t v;
+
+  if (sqlite3_prepare_v2 (st->db, "PRAGMA data_version", -1, &s, NULL) != SQLITE_OK
+      || sqlite3_step (s) != SQLITE_ROW)
+    return true; /* when in doubt, the caller re-reads */
+  v = sqlite3_column_int64 (s, 0);
+  if (v == st->data_version)
+    return false;
+  st->data_version = v;
+  return true;
+}
+
+int
+cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st, "SELECT count(*) FROM attempts WHERE task_id = ?", &s, err) < 0)
+    return -1;
+  sqlite3_bind_int64 (s, 1, id);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    return db_error (st, err, "counting attempts");
+  *ret = sqlite3_column_int (s, 0);
+  return 0;
+}

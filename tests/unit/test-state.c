@@ -1,0 +1,162 @@
+/* Unit tests for the state database: schema, planning for resume, conditional transitions,
+   and changes made by a second connection (another cpb process) being noticed. */
+#include "config.h"
+#include "tap.h"
+#include "state.h"
+#include "xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct cpb_state_task
+mk (const char *name, int index, const char *key)
+{
+  struct cpb_state_task t = { 0 };
+
+  t.namespace = (char *) "ns";
+  t.batch = (char *) "sweep";
+  t.name = (char *) name;
+  t.group = (char *) "main";
+  t.index = index;
+  t.key = (char *) key;
+  t.params_json = (char *) "{\"x\": 1}";
+  return t;
+}
+
+static enum cpb_plan_action
+plan (cpb_state *st, const char *name, const char *key, bool force, int64_t *ret_id)
+{
+  struct cpb_state_task t = mk (name, 0, key);
+  enum cpb_plan_action a = -1;
+  _cleanup_error_ cpb_error *err = NULL;
+
+  if (cpb_state_task_plan (st, &t, force, &a, &err) < 0)
+    diag ("plan: %s", err->msg);
+  if (ret_id)
+    *ret_id = t.id;
+  return a;
+}
+
+static int
+state_of (cpb_state *st, const char *name)
+{
+  struct cpb_state_task t = { 0 };
+  int s;
+
+  if (cpb_state_task_get (st, "ns", "sweep", name, &t, NULL) < 0)
+    return -1;
+  s = t.state;
+  cpb_state_task_clear (&t);
+  return s;
+}
+
+static void
+test_resume (cpb_state *st)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  _cleanup_free_ char *run = NULL;
+  int64_t a, b;
+
+  ok (cpb_state_run_begin (st, "ns", "sweep", "jobs.yaml", &run, &err) == 0 && strlen (run) == 12,
+      "a run gets a 12-hex id");
+  is_int (plan (st, "t-0", "k0", false, &a), CPB_PLAN_RUN, "a new task is run");
+  is_int (plan (st, "t-1", "k1", false, &b), CPB_PLAN_RUN, "a second new task is run");
+  is_int (cpb_state_task_start (st, a, run, 1, "local", "c0", &err), 1, "QUEUED -> RUNNING");
+  is_int (cpb_state_task_start (st, a, run, 2, "local", "c0", &err), 0,
+          "a task not QUEUED is not started twice");
+  is_int (cpb_state_task_finish (st, a, CPB_TASK_DONE, 0, "/a/t-0.tar.zst", "{}", NULL, &err), 1,
+          "RUNNING -> DONE");
+  is_int (plan (st, "t-0", "k0", false, NULL), CPB_PLAN_SKIP, "DONE with the same key is skipped");
+  is_int (plan (st, "t-0", "k0", true, NULL), CPB_PLAN_RUN, "--force runs it again");
+  is_int (state_of (st, "t-0"), CPB_TASK_QUEUED, "and it is QUEUED again");
+  cpb_state_task_start (st, a, run, 1, "local", "c1", &err);
+  cpb_state_task_finish (st, a, CPB_TASK_DONE, 0, NULL, NULL, NULL, &err);
+  is_int (plan (st, "t-0", "k0-changed", false, NULL), CPB_PLAN_RUN, "a changed key reruns");
+  is_int (plan (st, "t-1", "k1", false, NULL), CPB_PLAN_RUN, "a never-finished task reruns");
+}
+
+static void
+test_external (cpb_state *st, const char *path)
+{
+  _cleanup_state_ cpb_state *other = NULL;
+  _cleanup_error_ cpb_error *err = NULL;
+  size_t changed = 0, counts[CPB_TASK_N_STATES];
+  int64_t id;
+
+  plan (st, "t-2", "k2", false, &id);
+  ok (cpb_state_open (path, &other, &err) == 0, "a second process opens the same database");
+  cpb_state_changed (st);
+  ok (!cpb_state_changed (st), "no change seen without writes by others");
+  cpb_state_tasks_move (other, "ns", "sweep", "t-2", 1u << CPB_TASK_QUEUED, CPB_TASK_HELD, NULL,
+                        &changed, &err);
+  is_int (changed, 1, "cpb hold moves one queued task");
+  ok (cpb_state_changed (st), "the running scheduler notices a write by another connection");
+  is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 0, "a HELD task is not started");
+  is_int (plan (st, "t-2", "k2", false, NULL), CPB_PLAN_HELD, "a rerun keeps it HELD");
+  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_TASK_HELD, CPB_TASK_QUEUED, NULL,
+                        &changed, &err);
+  is_int (changed, 1, "cpb release moves it back");
+  is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 1, "and it starts");
+  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_TASK_RUNNING, CPB_TASK_CANCELLED,
+                        "cancelled by user", &changed, &err);
+  is_int (cpb_state_task_finish (st, id, CPB_TASK_DONE, 0, NULL, NULL, NULL, &err), 0,
+          "a cancel by another process is not overwritten by the run's finish");
+  is_int (state_of (st, "t-2"), CPB_TASK_CANCELLED, "the task stays CANCELLED");
+  ok (cpb_state_counts (st, "ns", "sweep", counts, &err) == 0, "counts per state");
+  is_int (counts[CPB_TASK_CANCELLED], 1, "one cancelled");
+  is_int (counts[CPB_TASK_QUEUED], 2, "two queued");
+}
+
+static void
+test_listing (cpb_state *st)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  _cleanup_strv_free_ char **batches = NULL;
+  struct cpb_state_task *v = NULL;
+  size_t n = 0;
+  int attempts = 0;
+
+  ok (cpb_state_tasks_list (st, "ns", "sweep", &v, &n, &err) == 0, "tasks are listed");
+  is_int (n, 3, "all three");
+  is_str (n ? v[0].name : NULL, "t-0", "in name order within a group");
+  ok (cpb_state_attempts_count (st, v[0].id, &attempts, &err) == 0 && attempts == 2,
+      "each start recorded an attempt");
+  cpb_state_task_free_array (v, n);
+  ok (cpb_state_batches (st, NULL, &batches, &err) == 0 && batches[0] && !batches[1],
+      "one batch");
+  is_str (batches[0], "ns/sweep", "named namespace/batch");
+  ok (cpb_state_task_get (st, "ns", "sweep", "nope", &(struct cpb_state_task){ 0 }, &err) < 0
+          && err->kind == CPB_ERR_NOT_FOUND,
+      "a missing task is NOT_FOUND");
+}
+
+int
+main (void)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  char dir[] = "/tmp/test-state.XXXXXX";
+  _cleanup_free_ char *path = NULL;
+  cpb_state *st = NULL;
+
+  if (mkdtemp (dir) == NULL)
+    return 1;
+  path = cpb_xasprintf ("%s/sub/state.db", dir);
+  ok (cpb_state_open (path, &st, &err) == 0, "a new database is created with its directory");
+  is_int (cpb_state_schema_version (st), 1, "at schema version 1");
+  test_resume (st);
+  test_external (st, path);
+  test_listing (st);
+  cpb_state_close (st);
+  ok (cpb_state_open (path, &st, &err) == 0, "reopening migrates nothing and works");
+  is_int (cpb_state_schema_version (st), 1, "still version 1");
+  is_int (state_of (st, "t-0"), CPB_TASK_QUEUED, "state survives a reopen");
+  cpb_state_close (st);
+  is_int (cpb_task_state_from_name ("held"), CPB_TASK_HELD, "state names parse case-insensitively");
+  {
+    _cleanup_free_ char *cmd = cpb_xasprintf ("rm -rf '%s'", dir);
+    if (system (cmd) != 0)
+      diag ("could not remove %s", dir);
+  }
+  return done_testing ();
+}
