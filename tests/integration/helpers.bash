@@ -18,7 +18,8 @@ CPB_SERVICE_SH=$CPB_SRC/tests/lib/podman-service.sh
 # Start a private rootless service for this file; exports CPB_PODMAN_URL and CPB_TEST_SVC.
 cpb_service_start() {
   [ -x "$CPB" ] || { echo "no cpb binary at $CPB: build first" >&2; return 1; }
-  CPB_TEST_SVC=$(mktemp -d /tmp/cpb-svc.XXXXXX)
+  # run-all.sh gathers the services of a run under CPB_TEST_TMPDIR to stop any left behind.
+  CPB_TEST_SVC=$(mktemp -d "${CPB_TEST_TMPDIR:-/tmp}/cpb-svc.XXXXXX")
   chmod 0755 "$CPB_TEST_SVC"
   export CPB_TEST_SVC
   CPB_PODMAN_URL=$("$CPB_SERVICE_SH" start "$CPB_TEST_SVC") || return 1
