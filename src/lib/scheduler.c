@@ -103,20 +103,20 @@ group_index (cpb_scheduler *s, const char *name)
 
 /* Keep the per-group tallies that readiness depends on in step with a state change. */
 static void
-set_state (cpb_scheduler *s, struct task *t, enum cpb_task_state st)
+set_state (cpb_scheduler *s, struct task *t, enum cpb_task_status st)
 {
   struct group *g = &s->groups[t->group];
 
-  if (t->t.state == CPB_TASK_DONE)
+  if (t->t.state == CPB_STATUS_DONE)
     g->n_done--;
-  else if (t->t.state == CPB_TASK_FAILED || t->t.state == CPB_TASK_CANCELLED)
+  else if (t->t.state == CPB_STATUS_FAILED || t->t.state == CPB_STATUS_CANCELLED)
     g->n_failed--;
   t->t.state = st;
-  if (st == CPB_TASK_DONE)
+  if (st == CPB_STATUS_DONE)
     g->n_done++;
-  else if (st == CPB_TASK_FAILED || st == CPB_TASK_CANCELLED)
+  else if (st == CPB_STATUS_FAILED || st == CPB_STATUS_CANCELLED)
     g->n_failed++;
-  if (st == CPB_TASK_QUEUED || st == CPB_TASK_HELD)
+  if (st == CPB_STATUS_QUEUED || st == CPB_STATUS_HELD)
     s->cursor = 0;
 }
 
@@ -124,7 +124,7 @@ size_t
 cpb_scheduler_add_task (cpb_scheduler *s, const struct cpb_sched_task *t)
 {
   struct task *nt;
-  enum cpb_task_state st = t->state;
+  enum cpb_task_status st = t->state;
 
   if (s->n_tasks == s->cap_tasks)
     {
@@ -133,9 +133,9 @@ cpb_scheduler_add_task (cpb_scheduler *s, const struct cpb_sched_task *t)
     }
   nt = &s->tasks[s->n_tasks];
   *nt = (struct task){ .t = *t, .group = group_index (s, t->group) };
-  nt->t.state = CPB_TASK_QUEUED;
+  nt->t.state = CPB_STATUS_QUEUED;
   s->groups[nt->group].n_tasks++;
-  set_state (s, nt, st == CPB_TASK_RUNNING ? CPB_TASK_QUEUED : st);
+  set_state (s, nt, st == CPB_STATUS_RUNNING ? CPB_STATUS_QUEUED : st);
   s->order_dirty = true;
   return s->n_tasks++;
 }
@@ -321,9 +321,9 @@ cpb_scheduler_next (cpb_scheduler *s, double now, size_t *ret_task, double *ret_
       struct task *t = &s->tasks[s->order[p]];
       size_t failed;
 
-      if (t->t.state != CPB_TASK_QUEUED)
+      if (t->t.state != CPB_STATUS_QUEUED)
         {
-          if (prefix && t->t.state != CPB_TASK_HELD)
+          if (prefix && t->t.state != CPB_STATUS_HELD)
             s->cursor = p + 1;
           continue;
         }
@@ -337,7 +337,7 @@ cpb_scheduler_next (cpb_scheduler *s, double now, size_t *ret_task, double *ret_
         continue;
       reserve (s, &t->t, +1);
       t->t.attempts++;
-      set_state (s, t, CPB_TASK_RUNNING);
+      set_state (s, t, CPB_STATUS_RUNNING);
       *ret_task = s->order[p];
       return 1;
     }
@@ -345,20 +345,20 @@ cpb_scheduler_next (cpb_scheduler *s, double now, size_t *ret_task, double *ret_
   return 0;
 }
 
-enum cpb_task_state
+enum cpb_task_status
 cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome, double now)
 {
   struct task *t = &s->tasks[i];
 
-  if (t->t.state != CPB_TASK_RUNNING)
+  if (t->t.state != CPB_STATUS_RUNNING)
     return t->t.state;
   reserve (s, &t->t, -1);
   if (outcome == CPB_SCHED_OK)
-    set_state (s, t, CPB_TASK_DONE);
+    set_state (s, t, CPB_STATUS_DONE);
   else if (outcome == CPB_SCHED_CANCELLED)
-    set_state (s, t, CPB_TASK_CANCELLED);
+    set_state (s, t, CPB_STATUS_CANCELLED);
   else if (t->t.attempts > t->t.retries)
-    set_state (s, t, CPB_TASK_FAILED);
+    set_state (s, t, CPB_STATUS_FAILED);
   else
     {
       double delay = s->cfg.backoff_base;
@@ -366,17 +366,17 @@ cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome
       for (int k = 1; k < t->t.attempts && delay < s->cfg.backoff_max; k++)
         delay *= 2;
       t->not_before = now + (delay < s->cfg.backoff_max ? delay : s->cfg.backoff_max);
-      set_state (s, t, CPB_TASK_QUEUED);
+      set_state (s, t, CPB_STATUS_QUEUED);
     }
   return t->t.state;
 }
 
 void
-cpb_scheduler_set_state (cpb_scheduler *s, size_t i, enum cpb_task_state state)
+cpb_scheduler_set_state (cpb_scheduler *s, size_t i, enum cpb_task_status state)
 {
   struct task *t = &s->tasks[i];
 
-  if (t->t.state == CPB_TASK_RUNNING || t->t.state == state)
+  if (t->t.state == CPB_STATUS_RUNNING || t->t.state == state)
     return;
   set_state (s, t, state);
 }
@@ -389,10 +389,10 @@ cpb_scheduler_take_blocked (cpb_scheduler *s, size_t *ret_task, const char **ret
       struct task *t = &s->tasks[i];
       size_t failed;
 
-      if ((t->t.state == CPB_TASK_QUEUED || t->t.state == CPB_TASK_HELD)
+      if ((t->t.state == CPB_STATUS_QUEUED || t->t.state == CPB_STATUS_HELD)
           && group_ready (s, t->group, &failed) < 0)
         {
-          set_state (s, t, CPB_TASK_CANCELLED);
+          set_state (s, t, CPB_STATUS_CANCELLED);
           *ret_task = i;
           *ret_group = s->groups[failed].name;
           return 1;
@@ -405,20 +405,20 @@ void
 cpb_scheduler_cancel_queued (cpb_scheduler *s)
 {
   for (size_t i = 0; i < s->n_tasks; i++)
-    if (s->tasks[i].t.state == CPB_TASK_QUEUED)
-      set_state (s, &s->tasks[i], CPB_TASK_CANCELLED);
+    if (s->tasks[i].t.state == CPB_STATUS_QUEUED)
+      set_state (s, &s->tasks[i], CPB_STATUS_CANCELLED);
 }
 
 bool
 cpb_scheduler_done (cpb_scheduler *s)
 {
-  size_t counts[CPB_TASK_N_STATES];
+  size_t counts[CPB_STATUS_N];
 
   cpb_scheduler_counts (s, counts);
-  return counts[CPB_TASK_QUEUED] == 0 && counts[CPB_TASK_RUNNING] == 0;
+  return counts[CPB_STATUS_QUEUED] == 0 && counts[CPB_STATUS_RUNNING] == 0;
 }
 
-enum cpb_task_state
+enum cpb_task_status
 cpb_scheduler_state (cpb_scheduler *s, size_t i)
 {
   return s->tasks[i].t.state;
@@ -431,9 +431,9 @@ cpb_scheduler_attempts (cpb_scheduler *s, size_t i)
 }
 
 void
-cpb_scheduler_counts (cpb_scheduler *s, size_t counts[CPB_TASK_N_STATES])
+cpb_scheduler_counts (cpb_scheduler *s, size_t counts[CPB_STATUS_N])
 {
-  memset (counts, 0, CPB_TASK_N_STATES * sizeof counts[0]);
+  memset (counts, 0, CPB_STATUS_N * sizeof counts[0]);
   for (size_t i = 0; i < s->n_tasks; i++)
     counts[s->tasks[i].t.state]++;
 }

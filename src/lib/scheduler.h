@@ -48,7 +48,7 @@ struct cpb_sched_task
   int retries;        /* attempts after the first */
   const struct cpb_sched_use *uses;  /* borrowed */
   size_t n_uses;
-  enum cpb_task_state state;  /* QUEUED, HELD, DONE (skipped), ... at planning */
+  enum cpb_task_status state;  /* QUEUED, HELD, DONE (skipped), ... at planning */
   int attempts;               /* attempts made so far in this run */
 };
 
@@ -88,12 +88,12 @@ enum cpb_sched_outcome
 /* Release the resources of running task I and record OUTCOME at time NOW.  Returns the
    task's new state: DONE, CANCELLED, FAILED (retries spent) or QUEUED (a retry, after
    its backoff). */
-enum cpb_task_state cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome,
+enum cpb_task_status cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome,
                                           double now);
 
 /* Apply a change made outside the run (hold, release, cancel) to a task that is not
    running; a running task is left alone (the caller stops its container first). */
-void cpb_scheduler_set_state (cpb_scheduler *s, size_t i, enum cpb_task_state state);
+void cpb_scheduler_set_state (cpb_scheduler *s, size_t i, enum cpb_task_status state);
 
 /* One queued task that can never run because a group it waits for FAILED or was CANCELLED:
    1 with its index in *RET_TASK (now CANCELLED) and the failed group in *RET_GROUP, or 0. */
@@ -106,10 +106,10 @@ void cpb_scheduler_cancel_queued (cpb_scheduler *s);
 bool cpb_scheduler_done (cpb_scheduler *s);
 
 /* The current state and attempts of task I. */
-enum cpb_task_state cpb_scheduler_state (cpb_scheduler *s, size_t i);
+enum cpb_task_status cpb_scheduler_state (cpb_scheduler *s, size_t i);
 int cpb_scheduler_attempts (cpb_scheduler *s, size_t i);
 
-/* Tasks per state, indexed by enum cpb_task_state. */
-void cpb_scheduler_counts (cpb_scheduler *s, size_t counts[CPB_TASK_N_STATES]);
+/* Tasks per state, indexed by enum cpb_task_status. */
+void cpb_scheduler_counts (cpb_scheduler *s, size_t counts[CPB_STATUS_N]);
 
 #endif

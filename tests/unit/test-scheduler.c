@@ -122,11 +122,11 @@ test_retries_and_holds (void)
   double wake = 0;
 
   size_t t = cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .retries = 2 });
-  held = cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_TASK_HELD });
-  cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_TASK_DONE });
+  held = cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_STATUS_HELD });
+  cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_STATUS_DONE });
   ok (cpb_scheduler_next (s, 0, &i, &wake) == 1 && i == t, "the queued task starts");
   ok (cpb_scheduler_next (s, 0, &i, &wake) == 0, "held and done tasks do not");
-  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 10), CPB_TASK_QUEUED,
+  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 10), CPB_STATUS_QUEUED,
           "a failure with retries left queues a retry");
   ok (cpb_scheduler_next (s, 11, &i, &wake) == 0 && wake == 12, "after 2 s of backoff (wake %g)",
       wake);
@@ -135,10 +135,10 @@ test_retries_and_holds (void)
   ok (cpb_scheduler_next (s, 23, &i, &wake) == 0 && wake == 24, "the backoff doubles");
   cpb_scheduler_next (s, 24, &i, &wake);
   is_int (cpb_scheduler_attempts (s, t), 3, "three attempts in all");
-  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 30), CPB_TASK_FAILED,
+  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 30), CPB_STATUS_FAILED,
           "retries spent: FAILED");
   ok (cpb_scheduler_done (s), "a held task does not keep the run going");
-  cpb_scheduler_set_state (s, held, CPB_TASK_QUEUED);
+  cpb_scheduler_set_state (s, held, CPB_STATUS_QUEUED);
   ok (!cpb_scheduler_done (s) && cpb_scheduler_next (s, 31, &i, &wake) == 1 && i == held,
       "a released task starts");
 }

@@ -65,13 +65,13 @@ test_resume (cpb_state *st)
   is_int (cpb_state_task_start (st, a, run, 1, "local", "c0", &err), 1, "QUEUED -> RUNNING");
   is_int (cpb_state_task_start (st, a, run, 2, "local", "c0", &err), 0,
           "a task not QUEUED is not started twice");
-  is_int (cpb_state_task_finish (st, a, CPB_TASK_DONE, 0, "/a/t-0.tar.zst", "{}", NULL, &err), 1,
+  is_int (cpb_state_task_finish (st, a, CPB_STATUS_DONE, 0, "/a/t-0.tar.zst", "{}", NULL, &err), 1,
           "RUNNING -> DONE");
   is_int (plan (st, "t-0", "k0", false, NULL), CPB_PLAN_SKIP, "DONE with the same key is skipped");
   is_int (plan (st, "t-0", "k0", true, NULL), CPB_PLAN_RUN, "--force runs it again");
-  is_int (state_of (st, "t-0"), CPB_TASK_QUEUED, "and it is QUEUED again");
+  is_int (state_of (st, "t-0"), CPB_STATUS_QUEUED, "and it is QUEUED again");
   cpb_state_task_start (st, a, run, 1, "local", "c1", &err);
-  cpb_state_task_finish (st, a, CPB_TASK_DONE, 0, NULL, NULL, NULL, &err);
+  cpb_state_task_finish (st, a, CPB_STATUS_DONE, 0, NULL, NULL, NULL, &err);
   is_int (plan (st, "t-0", "k0-changed", false, NULL), CPB_PLAN_RUN, "a changed key reruns");
   is_int (plan (st, "t-1", "k1", false, NULL), CPB_PLAN_RUN, "a never-finished task reruns");
 }
@@ -81,31 +81,31 @@ test_external (cpb_state *st, const char *path)
 {
   _cleanup_state_ cpb_state *other = NULL;
   _cleanup_error_ cpb_error *err = NULL;
-  size_t changed = 0, counts[CPB_TASK_N_STATES];
+  size_t changed = 0, counts[CPB_STATUS_N];
   int64_t id;
 
   plan (st, "t-2", "k2", false, &id);
   ok (cpb_state_open (path, &other, &err) == 0, "a second process opens the same database");
   cpb_state_changed (st);
   ok (!cpb_state_changed (st), "no change seen without writes by others");
-  cpb_state_tasks_move (other, "ns", "sweep", "t-2", 1u << CPB_TASK_QUEUED, CPB_TASK_HELD, NULL,
+  cpb_state_tasks_move (other, "ns", "sweep", "t-2", 1u << CPB_STATUS_QUEUED, CPB_STATUS_HELD, NULL,
                         &changed, &err);
   is_int (changed, 1, "cpb hold moves one queued task");
   ok (cpb_state_changed (st), "the running scheduler notices a write by another connection");
   is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 0, "a HELD task is not started");
   is_int (plan (st, "t-2", "k2", false, NULL), CPB_PLAN_HELD, "a rerun keeps it HELD");
-  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_TASK_HELD, CPB_TASK_QUEUED, NULL,
+  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_STATUS_HELD, CPB_STATUS_QUEUED, NULL,
                         &changed, &err);
   is_int (changed, 1, "cpb release moves it back");
   is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 1, "and it starts");
-  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_TASK_RUNNING, CPB_TASK_CANCELLED,
+  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_STATUS_RUNNING, CPB_STATUS_CANCELLED,
                         "cancelled by user", &changed, &err);
-  is_int (cpb_state_task_finish (st, id, CPB_TASK_DONE, 0, NULL, NULL, NULL, &err), 0,
+  is_int (cpb_state_task_finish (st, id, CPB_STATUS_DONE, 0, NULL, NULL, NULL, &err), 0,
           "a cancel by another process is not overwritten by the run's finish");
-  is_int (state_of (st, "t-2"), CPB_TASK_CANCELLED, "the task stays CANCELLED");
+  is_int (state_of (st, "t-2"), CPB_STATUS_CANCELLED, "the task stays CANCELLED");
   ok (cpb_state_counts (st, "ns", "sweep", counts, &err) == 0, "counts per state");
-  is_int (counts[CPB_TASK_CANCELLED], 1, "one cancelled");
-  is_int (counts[CPB_TASK_QUEUED], 2, "two queued");
+  is_int (counts[CPB_STATUS_CANCELLED], 1, "one cancelled");
+  is_int (counts[CPB_STATUS_QUEUED], 2, "two queued");
 }
 
 static void
@@ -150,9 +150,9 @@ main (void)
   cpb_state_close (st);
   ok (cpb_state_open (path, &st, &err) == 0, "reopening migrates nothing and works");
   is_int (cpb_state_schema_version (st), 1, "still version 1");
-  is_int (state_of (st, "t-0"), CPB_TASK_QUEUED, "state survives a reopen");
+  is_int (state_of (st, "t-0"), CPB_STATUS_QUEUED, "state survives a reopen");
   cpb_state_close (st);
-  is_int (cpb_task_state_from_name ("held"), CPB_TASK_HELD, "state names parse case-insensitively");
+  is_int (cpb_task_status_from_name ("held"), CPB_STATUS_HELD, "state names parse case-insensitively");
   {
     _cleanup_free_ char *cmd = cpb_xasprintf ("rm -rf '%s'", dir);
     if (system (cmd) != 0)
