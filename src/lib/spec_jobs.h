@@ -176,6 +176,7 @@ struct cpb_jobs_group
   struct cpb_jobs_axis *axes;        /* matrix axes, in file order; none without matrix */
   size_t n_axes;
   bool has_matrix;
+  cpb_pos matrix_pos;
   struct cpb_jobs_entry *include;    /* extra combinations (every axis set) */
   size_t n_include;
   struct cpb_jobs_entry *exclude;    /* patterns: a combination matching every parameter
