@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include "../lib/error.h"
+#include "../lib/podman.h"
 
 /* Options given before the verb (or in the environment) that any verb may use. */
 struct cpb_global
@@ -35,6 +36,11 @@ int cpb_cli_usage_error (const char *verb, const char *fmt, ...) __attribute__ (
 
 /* True when stdout (FD 1) or stderr (FD 2) is a terminal that progress lines may redraw. */
 bool cpb_cli_isatty (int fd);
+
+/* Connect to Podman as the user asked (--url, CPB_PODMAN_URL) or by discovery, starting an
+   embedded service when none runs; says so on stderr under -v.  Errors are CPB_ERR_CONNECT
+   (exit 3) with where cpb looked. */
+int cpb_cli_connect (const struct cpb_global *g, cpb_podman **ret, cpb_error **err);
 
 #define CPB_VERB(name) int cmd_##name (int argc, char **argv, const struct cpb_global *g)
 
