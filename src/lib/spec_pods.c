@@ -281,12 +281,13 @@ check_file_source (struct ctx *c, const cpb_yaml_node *n, struct cpb_pod_file *f
 {
   struct stat st;
 
-  if ((f->src == NULL) == (f->url == NULL))
+  /* By key presence: a src that failed its own check must not read as missing. */
+  if (cpb_yaml_is_null (cpb_yaml_lookup (n, "src")) == cpb_yaml_is_null (cpb_yaml_lookup (n, "url")))
     {
       cpb_yaml_diag (c->d, n, name, "give exactly one of 'src' and 'url'");
       return;
     }
-  if (f->url && f->sha256 == NULL)
+  if (f->url && cpb_yaml_is_null (cpb_yaml_lookup (n, "sha256")))
     cpb_yaml_diag (c->d, n, name, "'sha256' is required with 'url' (downloads are verified)");
   if (f->src == NULL || c->spec->dir == NULL)
     return;
@@ -459,8 +460,6 @@ load_image (struct ctx *c, const cpb_yaml_node *map, size_t idx, struct cpb_pod_
 
   img->pos = map->pos;
   img->pkg_manager = CPB_PKG_APT;
-  img->capabilities = cpb_xcalloc (1, sizeof *img->capabilities);
-  img->packages = cpb_xcalloc (1, sizeof *img->packages);
   if (map->kind != CPB_YAML_MAPPING)
     {
       cpb_yaml_diag (c->d, map, NULL, "'images' item %zu must be a mapping, not %s", idx + 1,
@@ -491,8 +490,18 @@ load_image (struct ctx *c, const cpb_yaml_node *map, size_t idx, struct cpb_pod_
   load_strmap (&ic, map, "build_args", &img->build_args, is_env_name,
                "is not a build argument name (letters, digits and _)");
   cpb_yaml_get_bool (c->d, map, "helper", name, &img->helper);
+}
+
+/* Defaults, so that users of the model need no NULL checks for absent fields. */
+static void
+fill_defaults (struct cpb_pod_image *img)
+{
   if (img->tag == NULL)
     img->tag = cpb_xstrdup ("latest");
+  if (img->capabilities == NULL)
+    img->capabilities = cpb_xcalloc (1, sizeof *img->capabilities);
+  if (img->packages == NULL)
+    img->packages = cpb_xcalloc (1, sizeof *img->packages);
 }
 
 static void
@@ -636,6 +645,7 @@ load_images (cpb_diag *d, cpb_pods_spec *spec, const cpb_yaml_node *root)
   CPB_YAML_FOREACH_ITEM (item, list)
   {
     load_image (&c, item, _i_item, &spec->images[_i_item]);
+    fill_defaults (&spec->images[_i_item]);
   }
   check_unique_names (d, spec);
   for (size_t i = 0; i < spec->n_images; i++)
