@@ -17,6 +17,7 @@
 /* One row per verb, in the order `cpb --help` lists them. */
 static const struct cpb_cmd commands[] = {
   { "version", cmd_version, "print the version of cpb" },
+  { "doctor", cmd_doctor, "check this machine and say what to fix" },
 };
 
 static void

@@ -45,5 +45,6 @@ int cpb_cli_connect (const struct cpb_global *g, cpb_podman **ret, cpb_error **e
 #define CPB_VERB(name) int cmd_##name (int argc, char **argv, const struct cpb_global *g)
 
 CPB_VERB (version);
+CPB_VERB (doctor);
 
 #endif

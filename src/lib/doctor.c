@@ -665,6 +665,25 @@ check_api (struct cpb_doctor *d, cpb_podman *p)
                NULL);
 }
 
+/* Why rootless Podman fell back to vfs, judged from this host: fuse-overlayfs missing,
+   /dev/fuse closed to the user, or storage created before either was fixed (the driver is
+   fixed at creation, so only a reset changes it). */
+static char *
+storage_advice (void)
+{
+  _cleanup_free_ char *fuse_overlayfs = find_program ("fuse-overlayfs");
+  _cleanup_close_ int fd = -1;
+  const char *reset = "podman system reset (this deletes every image and container)";
+
+  if (fuse_overlayfs == NULL)
+    return cpb_xasprintf ("%sapt-get install fuse-overlayfs && %s", sudo (), reset);
+  fd = open ("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return cpb_xasprintf ("%schmod 0666 /dev/fuse (fuse-overlayfs cannot open it: %s), then %s",
+                          sudo (), strerror (errno), reset);
+  return cpb_xstrdup (reset);
+}
+
 static void
 check_info (struct cpb_doctor *d, const struct cpb_podman_info *info)
 {
@@ -687,10 +706,7 @@ check_info (struct cpb_doctor *d, const struct cpb_podman_info *info)
                cpb_xasprintf ("%s on cgroups v%d", rt, info->cgroup_version), NULL);
   if (strcmp (driver, "vfs") == 0)
     add_check (d, "storage", CPB_CHECK_WARN,
-               cpb_xstrdup ("vfs copies every layer: slow builds, much disk"),
-               cpb_xasprintf ("%sapt-get install fuse-overlayfs && podman system reset "
-                              "(this deletes every image and container)",
-                              sudo ()));
+               cpb_xstrdup ("vfs copies every layer: slow builds, much disk"), storage_advice ());
   else
     add_check (d, "storage", CPB_CHECK_OK,
                cpb_xasprintf ("%s in %s", driver, info->graph_root ? info->graph_root : "?"), NULL);
@@ -716,8 +732,7 @@ cpb_doctor_service (struct cpb_doctor *d, const char *url)
   if (cpb_podman_connect (url, CPB_PODMAN_NO_EMBEDDED, &p, &err) < 0)
     {
       add_check (d, "service", CPB_CHECK_PROBLEM,
-                 cpb_xasprintf ("%s (other verbs start a private service for the command when "
-                                "none answers and podman is installed)",
+                 cpb_xasprintf ("%s; meanwhile other verbs start a private service per command",
                                 err->msg),
                  service_advice (url));
       skip_service_checks (d);
