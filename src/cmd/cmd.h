@@ -45,6 +45,9 @@ int cpb_cli_connect (const struct cpb_global *g, cpb_podman **ret, cpb_error **e
 #define CPB_VERB(name) int cmd_##name (int argc, char **argv, const struct cpb_global *g)
 
 CPB_VERB (version);
+CPB_VERB (build);
+CPB_VERB (images);
+CPB_VERB (export);
 CPB_VERB (doctor);
 
 #endif

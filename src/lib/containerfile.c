@@ -277,7 +277,7 @@ render_command (struct render *r, const struct cpb_pod_command *c, enum cpb_cf_s
 
   if (!c->set)
     return;
-  add_step (r, kind, c->pos, keyword);
+  add_step (r, kind, c->pos, kind == CPB_CF_ENTRYPOINT ? "entrypoint" : "cmd");
   cpb_buf_printf (&r->text, "%s ", keyword);
   if (c->exec_form)
     render_argv (&r->text, (const char *const *) c->argv);
@@ -301,7 +301,10 @@ render_map (struct render *r, const cpb_strmap *m, enum cpb_cf_step_kind kind, c
 
       if (kind == CPB_CF_ENV && check_one_line (r, e->value, e->pos, "an env value", err) < 0)
         return -1;
-      add_step (r, kind, e->pos, e->key);
+      {
+        _cleanup_free_ char *what = cpb_xasprintf ("%s %s", kind == CPB_CF_ENV ? "env" : "label", e->key);
+        add_step (r, kind, e->pos, what);
+      }
       /* Variable names are plain words (the loader checks them); label keys may be anything. */
       cpb_buf_printf (&r->text, "%s ", keyword);
       if (kind == CPB_CF_ENV)
@@ -323,14 +326,18 @@ render_head (struct render *r, cpb_error **err)
   if (check_one_line (r, r->in->from, img->from.pos, "from", err) < 0)
     return -1;
   cpb_buf_printf (&r->text, "# cpb: image '%s'\n", img->name);
-  add_step (r, CPB_CF_FROM, img->from.pos, img->from.text);
+  {
+    _cleanup_free_ char *what = cpb_xasprintf ("from %s", img->from.text);
+    add_step (r, CPB_CF_FROM, img->from.pos, what);
+  }
   cpb_buf_printf (&r->text, "FROM %s\n", r->in->from);
   /* Declared so that run steps see them; values come with the build (buildargs=). */
   for (size_t i = 0; i < img->build_args.n; i++)
     {
       const cpb_strmap_entry *e = &img->build_args.items[i];
+      _cleanup_free_ char *what = cpb_xasprintf ("build_arg %s", e->key);
 
-      add_step (r, CPB_CF_ARG, e->pos, e->key);
+      add_step (r, CPB_CF_ARG, e->pos, what);
       cpb_buf_printf (&r->text, "ARG %s\n", e->key);
     }
   if (render_map (r, &img->env, CPB_CF_ENV, err) < 0)
@@ -355,9 +362,11 @@ render_tail (struct render *r, cpb_error **err)
     }
   if (img->user)
     {
+      _cleanup_free_ char *what = cpb_xasprintf ("user %s", img->user);
+
       if (check_one_line (r, img->user, img->pos, "user", err) < 0)
         return -1;
-      add_step (r, CPB_CF_USER, img->pos, img->user);
+      add_step (r, CPB_CF_USER, img->pos, what);
       cpb_buf_printf (&r->text, "USER %s\n", img->user);
     }
   render_command (r, &img->entrypoint, CPB_CF_ENTRYPOINT);
@@ -380,9 +389,11 @@ render_all (struct render *r, cpb_error **err)
     render_file (r, i);
   if (img->workdir)
     {
+      _cleanup_free_ char *what = cpb_xasprintf ("workdir %s", img->workdir);
+
       if (check_one_line (r, img->workdir, img->pos, "workdir", err) < 0)
         return -1;
-      add_step (r, CPB_CF_WORKDIR, img->pos, img->workdir);
+      add_step (r, CPB_CF_WORKDIR, img->pos, what);
       cpb_buf_printf (&r->text, "WORKDIR %s\n", img->workdir);
     }
   for (size_t i = 0; i < img->n_run; i++)
