@@ -35,6 +35,9 @@ struct loader
   cpb_jobs_spec *spec;
   struct jobs_priv *priv;
   cpb_diag *d;
+  bool *group_dirty; /* per group: its own keys had errors, so checking its placeholders
+                        would only add follow-on noise */
+  bool init_dirty;
 };
 
 #define SETTINGS_KEYS                                                                              \
@@ -368,7 +371,7 @@ parse_profile (struct loader *l, const cpb_yaml_node *n, const char *ctx,
         return 0;
       }
   const char *s = cpb_suggest (text, names, (size_t) -1);
-  return cpb_yaml_diag (l->d, n, ctx, "seccomp profile '%s' is not one of default, strict, none%s%s%s",
+  return cpb_yaml_diag (l->d, n, ctx, "profile '%s' is not one of default, strict, none%s%s%s",
                         text, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
 }
 
@@ -778,7 +781,8 @@ parse_axis (struct loader *l, const cpb_yaml_pair *p, const char *ctx, struct cp
     {
       cpb_yaml_diag (l->d, p->value, ctx,
                      "axis '%s' must be a non-empty list of values or a {from, to, step} range, "
-                     "not %s", axis->name, cpb_yaml_describe (p->value));
+                     "not %s%s", axis->name, is_seq (p->value) ? "an empty " : "",
+                     is_seq (p->value) ? "list" : cpb_yaml_describe (p->value));
       return;
     }
   axis->values = lalloc (l, p->value->n_items, sizeof *axis->values);
@@ -1160,15 +1164,19 @@ order_groups (struct loader *l, struct cpb_jobs_group *groups, size_t n)
   _cleanup_free_ size_t *order = group_order (l, groups, n);
   _cleanup_free_ size_t *where = cpb_xcalloc (n + 1, sizeof *where);
   struct cpb_jobs_group *sorted;
+  bool *dirty;
 
   if (order == NULL)
     return;
   sorted = lalloc (l, n, sizeof *sorted);
+  dirty = lalloc (l, n, sizeof *dirty);
   for (size_t k = 0; k < n; k++)
     {
       sorted[k] = groups[order[k]];
+      dirty[k] = l->group_dirty[order[k]];
       where[order[k]] = k;
     }
+  l->group_dirty = dirty;
   for (size_t k = 0; k < n; k++)
     {
       for (size_t a = 0; a < sorted[k].n_after; a++)
@@ -1276,7 +1284,8 @@ check_group_templates (struct loader *l, const struct cpb_jobs_group *g)
 
       free (names);
       names = cpb_xcalloc (e->n_params + CPB_TEMPLATE_N_BUILTINS + 1, sizeof *names);
-      memcpy (names, e->param_names, e->n_params * sizeof *names);
+      for (size_t k = 0; k < e->n_params; k++)
+        names[k] = e->param_names[k];
       check_task_templates (l, g, e, names, e->n_params);
     }
 }
@@ -1301,6 +1310,9 @@ check_counted (struct loader *l, const struct cpb_jobs_settings *s, const char *
 {
   const cpb_jobs_spec *spec = l->spec;
 
+  /* Inherited values were checked where they were written. */
+  if (!(s->set & (1u << CPB_SET_COUNTED)))
+    return;
   for (size_t i = 0; i < s->n_counted; i++)
     {
       const struct cpb_jobs_count *c = &s->counted[i];
@@ -1333,10 +1345,18 @@ parse_groups (struct loader *l, const cpb_yaml_node *root)
 
   if (more && !cpb_yaml_is_null (more) && !is_map (more))
     type_error (l, more, NULL, "groups", "a mapping of group names to groups");
+  l->group_dirty = lalloc (l, cap, sizeof *l->group_dirty);
   if (tasks)
-    parse_group (l, tasks->key, tasks->value, &groups[n], &deps[n]), n++;
+    {
+      size_t before = cpb_diag_count (l->d);
+
+      parse_group (l, tasks->key, tasks->value, &groups[n], &deps[n]);
+      l->group_dirty[n++] = cpb_diag_count (l->d) > before;
+    }
   CPB_YAML_FOREACH_PAIR (p, more)
   {
+    size_t before = cpb_diag_count (l->d);
+
     if (group_index (groups, n, p->key->text) >= 0)
       {
         cpb_yaml_diag (l->d, p->key, NULL, "group '%s' is defined twice (also at %s:%u:%u)",
@@ -1345,15 +1365,16 @@ parse_groups (struct loader *l, const cpb_yaml_node *root)
         continue;
       }
     parse_group (l, p->key, p->value, &groups[n], &deps[n]);
-    n++;
+    l->group_dirty[n++] = cpb_diag_count (l->d) > before;
   }
   if (n == 0)
     cpb_yaml_diag (l->d, root, NULL, "no tasks: add 'tasks' (or named 'groups')");
+  /* Names that did not resolve were left out: a cycle among the others is still worth
+     reporting now. */
   resolve_group_deps (l, groups, n, deps);
   l->spec->groups = groups;
   l->spec->n_groups = n;
-  if (cpb_diag_count (l->d) == 0)
-    order_groups (l, groups, n);
+  order_groups (l, groups, n);
 }
 
 static void
@@ -1369,6 +1390,7 @@ parse_initialize (struct loader *l, const cpb_yaml_node *n)
       type_error (l, n, NULL, "initialize", "a mapping (command, inputs, outputs, ...)");
       return;
     }
+  size_t before = cpb_diag_count (l->d);
   init = lalloc (l, 1, sizeof *init);
   init->pos = n->pos;
   init->settings = l->spec->defaults;
@@ -1381,6 +1403,7 @@ parse_initialize (struct loader *l, const cpb_yaml_node *n)
     cpb_yaml_diag (l->d, n, ctx, "'outputs' is missing: what initialize makes is given to the "
                    "tasks through its outputs");
   l->spec->initialize = init;
+  l->init_dirty = cpb_diag_count (l->d) > before;
 }
 
 static struct cpb_jobs_str
@@ -1419,7 +1442,8 @@ parse_top (struct loader *l, const cpb_yaml_node *root)
   builtin_defaults (&spec->defaults);
   if ((n = cpb_yaml_lookup (root, "defaults")) && !cpb_yaml_is_null (n))
     {
-      if (cpb_yaml_check_keys (l->d, n, defaults_keys, "defaults") == 0 || is_map (n))
+      cpb_yaml_check_keys (l->d, n, defaults_keys, "defaults");
+      if (is_map (n))
         parse_settings (l, n, "defaults", &spec->defaults);
     }
   spec->inputs = parse_inputs (l, root, NULL, &spec->n_inputs);
@@ -1440,7 +1464,8 @@ check_spec (struct loader *l)
 {
   const cpb_jobs_spec *spec = l->spec;
 
-  if (spec->initialize)
+  check_counted (l, &spec->defaults, "defaults");
+  if (spec->initialize && !l->init_dirty)
     {
       check_initialize_templates (l, spec->initialize);
       check_counted (l, &spec->initialize->settings, "initialize");
@@ -1450,7 +1475,8 @@ check_spec (struct loader *l)
       const struct cpb_jobs_group *grp = &spec->groups[g];
       _cleanup_free_ char *ctx = cpb_xasprintf ("group '%s'", grp->name);
 
-      check_group_templates (l, grp);
+      if (!l->group_dirty[g])
+        check_group_templates (l, grp);
       check_counted (l, &grp->settings, ctx);
       for (size_t i = 0; i < grp->n_list; i++)
         check_counted (l, &grp->list[i].settings, ctx);
@@ -1488,8 +1514,7 @@ load_doc (cpb_yaml_doc *doc, const char *path, const char *directory, cpb_jobs_s
       return cpb_diag_to_error (d, err);
     }
   parse_top (&l, doc->root);
-  if (cpb_diag_count (d) == 0)
-    check_spec (&l);
+  check_spec (&l);
   /* Names and duplicates only mean something in an otherwise valid file. */
   if (cpb_diag_count (d) == 0 && cpb_jobs_plan_build (spec, d, &plan) == 0)
     cpb_jobs_plan_free (plan);
