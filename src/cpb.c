@@ -19,6 +19,7 @@ static const struct cpb_cmd commands[] = {
   { "build", cmd_build, "build the images of a pods.yaml, skipping those up to date" },
   { "images", cmd_images, "list the images cpb built" },
   { "export", cmd_export, "save an image as an OCI or docker archive" },
+  { "run", cmd_run, "run the tasks of a jobs.yaml as containers, resuming what is not done" },
   { "version", cmd_version, "print the version of cpb" },
   { "doctor", cmd_doctor, "check this machine and say what to fix" },
 };

@@ -49,5 +49,6 @@ CPB_VERB (build);
 CPB_VERB (images);
 CPB_VERB (export);
 CPB_VERB (doctor);
+CPB_VERB (run);
 
 #endif

@@ -531,6 +531,82 @@ cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt
   return 1;
 }
 
+int
+cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id,
+                              cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st, "UPDATE tasks SET container_id = ? WHERE id = ?", &s, err) < 0)
+    return -1;
+  bind_text (s, 1, container_id);
+  sqlite3_bind_int64 (s, 2, id);
+  if (step_done (st, s, err) < 0)
+    return -1;
+  sqlite3_finalize (TAKE_PTR (s));
+  if (prepare (st,
+               "UPDATE attempts SET container_id = ? WHERE id = (SELECT max(id) FROM attempts "
+               "WHERE task_id = ?)",
+               &s, err)
+      < 0)
+    return -1;
+  bind_text (s, 1, container_id);
+  sqlite3_bind_int64 (s, 2, id);
+  return step_done (st, s, err);
+}
+
+/* True if PID is a live cpb (not a process that reused a dead cpb's pid). */
+static bool
+pid_is_cpb (int64_t pid)
+{
+  _cleanup_free_ char *path = cpb_xasprintf ("/proc/%lld/comm", (long long) pid);
+  _cleanup_fclose_ FILE *f = fopen (path, "re");
+  char comm[64] = "";
+
+  if (f == NULL || fgets (comm, sizeof comm, f) == NULL)
+    return false;
+  comm[strcspn (comm, "\n")] = '\0';
+  return strcmp (comm, "cpb") == 0 || strncmp (comm, "lt-cpb", 6) == 0;
+}
+
+int
+cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int64_t *ret_pid,
+                    cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_stmt_ sqlite3_stmt *mark = NULL;
+  int rc;
+
+  *ret_pid = 0;
+  if (prepare (st,
+               "SELECT id, pid FROM runs WHERE namespace = ? AND batch = ? AND status = 'running'",
+               &s, err)
+          < 0
+      || prepare (st, "UPDATE runs SET status = 'killed' WHERE id = ?", &mark, err) < 0)
+    return -1;
+  bind_text (s, 1, namespace);
+  bind_text (s, 2, batch);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      int64_t pid = sqlite3_column_int64 (s, 1);
+
+      if (pid != getpid () && pid_is_cpb (pid))
+        {
+          *ret_pid = pid;
+          continue;
+        }
+      if (pid == getpid ())
+        continue;
+      sqlite3_reset (mark);
+      sqlite3_bind_text (mark, 1, (const char *) sqlite3_column_text (s, 0), -1, SQLITE_TRANSIENT);
+      if (step_done (st, mark, err) < 0)
+        return -1;
+    }
+  if (rc != SQLITE_DONE)
+    return db_error (st, err, "reading runs");
+  return 0;
+}
+
 static int
 attempt_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_code,
                 const char *message, cpb_error **err)

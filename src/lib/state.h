@@ -105,6 +105,16 @@ int cpb_state_task_plan (cpb_state *st, struct cpb_state_task *t, bool force,
 int cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt,
                           const char *node, const char *container_id, cpb_error **err);
 
+/* Record the container of the RUNNING task ID (created after the task was marked RUNNING,
+   so that a cpb killed in between leaves a container the next run can recognise). */
+int cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id,
+                                  cpb_error **err);
+
+/* Whether another cpb is running NAMESPACE/BATCH now: *RET_PID gets its pid, or 0.  Runs
+   whose process is gone (killed) are marked "killed" on the way. */
+int cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch,
+                        int64_t *ret_pid, cpb_error **err);
+
 /* RUNNING -> STATE (DONE, FAILED, QUEUED for a retry, CANCELLED) with the attempt's outcome.
    Returns 1 if done, 0 if the task was no longer RUNNING (cancelled meanwhile: the
    attempt is still recorded). ARCHIVE_PATH, HELPER_JSON and MESSAGE may be NULL. */

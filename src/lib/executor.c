@@ -1,0 +1,2019 @@
+/* executor.c: planning a workload and running its tasks as containers (see executor.h).
+ *
+ * One thread runs the loop (scheduling, launching, collecting); a second one only reads the
+ * events stream and queues exits.  Both wake the loop through one self-pipe, which the
+ * SIGINT/SIGTERM handler writes to as well, so the loop sleeps in a single poll().
+ */
+#include "config.h"
+#include "executor.h"
+#include "buf.h"
+#include "hash.h"
+#include "json.h"
+#include "paths.h"
+#include "podman.h"
+#include "scheduler.h"
+#include "store.h"
+#include "xalloc.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INIT_GROUP "initialize"
+#define NO_PLAN_INDEX ((size_t) -1)
+#define HELPER_DIR "/.cpb"
+#define HELPER_PATH HELPER_DIR "/cpb-helper"
+#define REPORT_PATH HELPER_DIR "/result.json"
+/* How often the loop lists the run's containers in case an event was lost. */
+#define BACKSTOP_SECONDS 10.0
+/* The helper enforces timeouts; cpb steps in this long after the helper should have. */
+#define TIMEOUT_SLACK 15.0
+/* The most of a log or report kept in memory per task. */
+#define MAX_LOG_BYTES (64u << 20)
+#define MAX_REPORT_BYTES (1u << 20)
+
+/* An image a task names, resolved once per run. */
+struct image
+{
+  char *name;
+  char *ref;  /* what inspect answered to: the name, or localhost/NAME:latest */
+  char *id;
+  char **capabilities;  /* from the io.cpb.capabilities label */
+};
+
+/* One task of the run: the plan's index and what the run loop tracks about it. */
+struct rtask
+{
+  size_t plan_index;  /* NO_PLAN_INDEX for initialize */
+  const char *name;
+  const char *group;
+  int64_t db_id;
+  char key[CPB_SHA256_HEX_LEN + 1];
+  enum cpb_plan_action action;
+  struct image *image;
+  uint64_t timeout;
+  char *container_id;
+  double started;       /* monotonic seconds */
+  time_t started_wall;
+  int stop_phase;       /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+  double stop_at;       /* when the first signal was sent */
+  bool cancel_requested;
+  struct cpb_sched_use *uses;
+  size_t n_uses;
+};
+
+struct died
+{
+  char *id;
+  int exit_code;
+};
+
+struct run
+{
+  const struct cpb_run_options *o;
+  cpb_state *st;
+  struct cpb_node *node;
+  const cpb_jobs_spec *spec;
+  cpb_jobs_plan *plan;
+  cpb_scheduler *sched;
+  cpb_progress *progress;
+  char *run_id;
+  char *ns;
+  char *batch;
+  struct rtask *tasks;
+  size_t n_tasks;
+  struct image *images;
+  size_t n_images;
+  struct cpb_state_task *hashes;  /* input hash cache: name = path, key = digest */
+  size_t n_hashes, cap_hashes;
+  bool stopping;        /* Ctrl-C or --fail-fast: nothing more starts */
+  size_t n_failed_names;
+  cpb_buf failed_names;
+  /* the events thread */
+  cpb_podman *events_conn;
+  pthread_t events_thread;
+  bool events_started;
+  pthread_mutex_t lock;
+  struct died *died;
+  size_t n_died;
+  char *events_error;
+  bool events_ended;
+  time_t since;
+  int wake[2];
+};
+
+static volatile sig_atomic_t interrupted;
+static int signal_wake_fd = -1;
+
+static double
+now_monotonic (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+void
+cpb_run_result_clear (struct cpb_run_result *r)
+{
+  free (r->run_id);
+  free (r->namespace);
+  free (r->batch);
+  memset (r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------------ keys */
+
+static void
+hash_string (cpb_sha256 *h, const char *tag, const char *s)
+{
+  cpb_sha256_update (h, tag, strlen (tag) + 1);
+  if (s)
+    cpb_sha256_update (h, s, strlen (s) + 1);
+  else
+    cpb_sha256_update (h, "", 1);
+}
+
+static int hash_path (cpb_sha256 *h, const char *path, cpb_error **err);
+
+/* A directory's digest covers its entries' names, types and contents, in name order, so
+   that a renamed or added file changes the key like an edited one. */
+static int
+hash_dir (cpb_sha256 *h, const char *path, cpb_error **err)
+{
+  struct dirent **names = NULL;
+  int n = scandir (path, &names, NULL, alphasort);
+  int rc = 0;
+
+  if (n < 0)
+    return cpb_error_errno (err, errno, "cannot read directory '%s'", path);
+  for (int i = 0; i < n; i++)
+    {
+      const char *e = names[i]->d_name;
+
+      if (rc == 0 && strcmp (e, ".") != 0 && strcmp (e, "..") != 0)
+        {
+          _cleanup_free_ char *sub = cpb_xasprintf ("%s/%s", path, e);
+
+          hash_string (h, "entry", e);
+          rc = hash_path (h, sub, err);
+        }
+      free (names[i]);
+    }
+  free (names);
+  return rc;
+}
+
+static int
+hash_path (cpb_sha256 *h, const char *path, cpb_error **err)
+{
+  struct stat sb;
+  char hex[CPB_SHA256_HEX_LEN + 1];
+
+  if (stat (path, &sb) < 0)
+    return cpb_error_errno (err, errno, "input '%s'", path);
+  if (S_ISDIR (sb.st_mode))
+    {
+      hash_string (h, "dir", NULL);
+      return hash_dir (h, path, err);
+    }
+  if (cpb_sha256_file (path, hex, err) < 0)
+    return -1;
+  hash_string (h, (sb.st_mode & 0111) ? "exe" : "file", hex);
+  return 0;
+}
+
+/* The digest of an input, computed once per run however many tasks share it. */
+static int
+input_digest (struct run *r, const char *path, char hex[CPB_SHA256_HEX_LEN + 1], cpb_error **err)
+{
+  _cleanup_sha256_ cpb_sha256 *h = NULL;
+
+  for (size_t i = r->n_hashes; i-- > 0;)
+    if (strcmp (r->hashes[i].name, path) == 0)
+      {
+        memcpy (hex, r->hashes[i].key, CPB_SHA256_HEX_LEN + 1);
+        return 0;
+      }
+  h = cpb_sha256_new ();
+  if (hash_path (h, path, err) < 0)
+    return -1;
+  cpb_sha256_finish (TAKE_PTR (h), hex);
+  if (r->n_hashes == r->cap_hashes)
+    {
+      r->cap_hashes = r->cap_hashes ? r->cap_hashes * 2 : 16;
+      r->hashes = cpb_xrealloc (r->hashes, r->cap_hashes * sizeof *r->hashes);
+    }
+  r->hashes[r->n_hashes++] = (struct cpb_state_task){ .name = cpb_xstrdup (path),
+                                                      .key = cpb_xstrdup (hex) };
+  return 0;
+}
+
+/* The digest of everything the tasks of the groups a group takes outputs from were keyed
+   on: a rerun upstream reruns downstream. */
+static void
+hash_upstream (struct run *r, cpb_sha256 *h, const struct cpb_task *t)
+{
+  if (t->group == NULL)
+    return;
+  if (r->spec->initialize)
+    hash_string (h, "init", r->tasks[0].key);
+  for (size_t k = 0; k < t->group->n_inputs_from; k++)
+    {
+      size_t first, count, offset = r->spec->initialize ? 1 : 0;
+
+      cpb_jobs_plan_group_range (r->plan, t->group->inputs_from[k], &first, &count);
+      for (size_t i = first; i < first + count; i++)
+        hash_string (h, "from", r->tasks[offset + i].key);
+    }
+}
+
+/* The task's key: what decides its result (image ID, command, environment, parameters,
+   inputs' contents, outputs kept, limits that change behaviour, upstream keys). */
+static int
+task_key (struct run *r, const struct cpb_task *t, const struct image *img,
+          char key[CPB_SHA256_HEX_LEN + 1], cpb_error **err)
+{
+  _cleanup_sha256_ cpb_sha256 *h = cpb_sha256_new ();
+  char hex[CPB_SHA256_HEX_LEN + 1];
+  _cleanup_free_ char *limits = cpb_xasprintf (
+      "%llu %d %s %d", (unsigned long long) t->settings->timeout, t->settings->seccomp,
+      t->settings->workdir ? t->settings->workdir : "", t->settings->network);
+
+  hash_string (h, "image", img ? img->id : "");
+  hash_string (h, "command", t->command);
+  for (char **a = t->argv; a && *a; a++)
+    hash_string (h, "argv", *a);
+  for (char **e = t->env; e && *e; e++)
+    hash_string (h, "env", *e);
+  for (size_t i = 0; i < t->n_params; i++)
+    {
+      hash_string (h, "param", t->params[i].name);
+      hash_string (h, "value", t->params[i].value);
+    }
+  for (size_t i = 0; i < t->n_inputs; i++)
+    {
+      if (input_digest (r, t->inputs[i].path, hex, err) < 0)
+        return cpb_error_prefix (err, "task '%s'", t->name);
+      hash_string (h, "input", t->inputs[i].dest);
+      hash_string (h, "digest", hex);
+    }
+  for (char **o = t->outputs; o && *o; o++)
+    hash_string (h, "output", *o);
+  for (size_t i = 0; i < t->settings->n_deny; i++)
+    hash_string (h, "deny", t->settings->deny[i]);
+  hash_string (h, "limits", limits);
+  hash_upstream (r, h, t);
+  cpb_sha256_finish (TAKE_PTR (h), key);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ images */
+
+static char **
+split_capabilities (const char *label)
+{
+  char **v = cpb_xcalloc (1, sizeof *v);
+  size_t n = 0;
+  _cleanup_free_ char *copy = cpb_xstrdup (label ? label : "");
+  char *save = NULL;
+
+  for (char *tok = strtok_r (copy, ", ", &save); tok; tok = strtok_r (NULL, ", ", &save))
+    {
+      v = cpb_xrealloc (v, (n + 2) * sizeof *v);
+      v[n++] = cpb_xstrdup (tok);
+      v[n] = NULL;
+    }
+  return v;
+}
+
+/* Inspect NAME on the node, also as localhost/NAME:latest (how cpb build tags a pods.yaml
+   image), so that `image: solver` finds what `cpb build` made. */
+static int
+inspect_image (struct run *r, const char *name, struct image *img, cpb_error **err)
+{
+  _cleanup_podman_image_ struct cpb_podman_image *pi = NULL;
+  _cleanup_free_ char *local = NULL;
+  _cleanup_error_ cpb_error *first = NULL;
+
+  if (cpb_podman_image_inspect (r->node->podman, name, &pi, &first) < 0)
+    {
+      if (first->kind != CPB_ERR_NOT_FOUND || strchr (name, '/') || strchr (name, ':'))
+        {
+          *err = TAKE_PTR (first);
+          return cpb_error_prefix (err, "image '%s'", name);
+        }
+      local = cpb_xasprintf ("localhost/%s:latest", name);
+      if (cpb_podman_image_inspect (r->node->podman, local, &pi, err) < 0)
+        {
+          if ((*err)->kind == CPB_ERR_NOT_FOUND)
+            return cpb_error_set (err, CPB_ERR_INPUT,
+                                  "image '%s' is not on node %s (build it with cpb build)",
+                                  name, r->node->name);
+          return cpb_error_prefix (err, "image '%s'", name);
+        }
+    }
+  img->name = cpb_xstrdup (name);
+  img->ref = cpb_xstrdup (local ? local : name);
+  img->id = cpb_xstrdup (pi->id);
+  img->capabilities = split_capabilities (
+      cpb_podman_kv_get (pi->labels, pi->n_labels, "io.cpb.capabilities"));
+  return 0;
+}
+
+static struct image *
+find_image (struct run *r, const char *name, cpb_error **err)
+{
+  struct image img = { 0 };
+
+  if (name == NULL)
+    {
+      cpb_error_set (err, CPB_ERR_INPUT, "no image: set `image` in defaults or the group");
+      return NULL;
+    }
+  for (size_t i = 0; i < r->n_images; i++)
+    if (strcmp (r->images[i].name, name) == 0)
+      return &r->images[i];
+  if (inspect_image (r, name, &img, err) < 0)
+    return NULL;
+  r->images = cpb_xrealloc (r->images, (r->n_images + 1) * sizeof *r->images);
+  r->images[r->n_images] = img;
+  return &r->images[r->n_images++];
+}
+
+static bool
+strv_contains (char *const *v, const char *s)
+{
+  for (; v && *v; v++)
+    if (strcmp (*v, s) == 0)
+      return true;
+  return false;
+}
+
+/* A task runs only where the node or its image offers every capability it requires. */
+static int
+check_requires (struct run *r, const struct cpb_task *t, const struct image *img, cpb_error **err)
+{
+  for (size_t i = 0; i < t->settings->n_requires; i++)
+    {
+      const char *cap = t->settings->requires[i];
+
+      if (!strv_contains (img->capabilities, cap) && !strv_contains (r->node->capabilities, cap))
+        return cpb_error_set (err, CPB_ERR_INPUT,
+                              "task '%s' requires '%s', which neither node %s nor image '%s' "
+                              "offers (io.cpb.capabilities)",
+                              t->name, cap, r->node->name, img->name);
+    }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ planning */
+
+static struct cpb_task *
+make_task (struct run *r, const struct rtask *rt)
+{
+  if (rt->plan_index == NO_PLAN_INDEX)
+    return cpb_jobs_initialize_task (r->spec);
+  return cpb_jobs_plan_task (r->plan, rt->plan_index);
+}
+
+static char *
+params_json (const struct cpb_task *t)
+{
+  _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
+
+  yajl_gen_map_open (g);
+  for (size_t i = 0; i < t->n_params; i++)
+    cpb_json_gen_key_string (g, t->params[i].name, t->params[i].value);
+  yajl_gen_map_close (g);
+  return cpb_json_gen_finish (g, NULL, NULL);
+}
+
+/* Resolve task RT: its image, requirements, key and scheduling needs. */
+static int
+resolve_task (struct run *r, struct rtask *rt, struct cpb_sched_task *ret_sched, cpb_error **err)
+{
+  _cleanup_task_ struct cpb_task *t = make_task (r, rt);
+  const struct cpb_jobs_settings *s = t->settings;
+
+  rt->image = find_image (r, s->image, err);
+  if (rt->image == NULL)
+    return cpb_error_prefix (err, "task '%s'", t->name);
+  if (check_requires (r, t, rt->image, err) < 0 || task_key (r, t, rt->image, rt->key, err) < 0)
+    return -1;
+  rt->timeout = s->timeout;
+  rt->n_uses = s->n_counted;
+  rt->uses = s->n_counted ? cpb_xcalloc (s->n_counted, sizeof *rt->uses) : NULL;
+  for (size_t k = 0; k < s->n_counted; k++)
+    rt->uses[k] = (struct cpb_sched_use){ s->counted[k].name, (int) s->counted[k].count };
+  *ret_sched = (struct cpb_sched_task){ .group = rt->group, .priority = s->priority,
+                                        .cpus = s->cpus, .memory = (int64_t) s->memory,
+                                        .retries = s->retries, .uses = rt->uses,
+                                        .n_uses = rt->n_uses, .state = CPB_STATUS_QUEUED };
+  return 0;
+}
+
+/* The action for RT against the database: insert or requeue (RECORD), or just look. */
+static int
+plan_in_state (struct run *r, struct rtask *rt, bool record, cpb_error **err)
+{
+  _cleanup_task_ struct cpb_task *t = NULL;
+  _cleanup_free_ char *params = NULL;
+  struct cpb_state_task old = { 0 };
+  _cleanup_error_ cpb_error *lookup = NULL;
+  struct cpb_state_task st;
+
+  if (!record)
+    {
+      rt->action = CPB_PLAN_RUN;
+      if (cpb_state_task_get (r->st, r->ns, r->batch, rt->name, &old, &lookup) == 0)
+        {
+          if (old.state == CPB_STATUS_HELD)
+            rt->action = CPB_PLAN_HELD;
+          else if (old.state == CPB_STATUS_DONE && !r->o->force && old.key
+                   && strcmp (old.key, rt->key) == 0)
+            rt->action = CPB_PLAN_SKIP;
+          cpb_state_task_clear (&old);
+        }
+      return 0;
+    }
+  t = make_task (r, rt);
+  params = params_json (t);
+  st = (struct cpb_state_task){ .namespace = r->ns, .batch = r->batch, .name = t->name,
+                                .group = (char *) rt->group, .index = (int) t->index,
+                                .params_json = params, .key = rt->key,
+                                .priority = t->settings->priority };
+  if (cpb_state_task_plan (r->st, &st, r->o->force, &rt->action, err) < 0)
+    return -1;
+  rt->db_id = st.id;
+  return 0;
+}
+
+static void
+add_groups (struct run *r)
+{
+  for (size_t g = 0; g < r->spec->n_groups; g++)
+    {
+      const struct cpb_jobs_group *grp = &r->spec->groups[g];
+
+      if (r->spec->initialize)
+        cpb_scheduler_add_dependency (r->sched, grp->name, INIT_GROUP);
+      for (size_t k = 0; k < grp->n_after; k++)
+        cpb_scheduler_add_dependency (r->sched, grp->name, r->spec->groups[grp->after[k]].name);
+    }
+}
+
+static void
+init_tasks (struct run *r)
+{
+  size_t n = cpb_jobs_plan_count (r->plan), offset = r->spec->initialize ? 1 : 0;
+
+  r->n_tasks = n + offset;
+  r->tasks = cpb_xcalloc (r->n_tasks ? r->n_tasks : 1, sizeof *r->tasks);
+  if (offset)
+    r->tasks[0] = (struct rtask){ .plan_index = NO_PLAN_INDEX, .name = INIT_GROUP,
+                                  .group = INIT_GROUP };
+  for (size_t g = 0; g < r->spec->n_groups; g++)
+    {
+      size_t first, count;
+
+      cpb_jobs_plan_group_range (r->plan, g, &first, &count);
+      for (size_t i = first; i < first + count; i++)
+        r->tasks[offset + i] = (struct rtask){ .plan_index = i,
+                                               .name = cpb_jobs_plan_task_name (r->plan, i),
+                                               .group = r->spec->groups[g].name };
+    }
+}
+
+/* Resolve every task, check that all can run, and decide what to run; RECORD writes the
+   decisions to the database (in one transaction: 100,000 tasks in seconds, not minutes). */
+static int
+plan_tasks (struct run *r, bool record, cpb_error **err)
+{
+  struct cpb_sched_config cfg = { .max_jobs = r->o->max_jobs, .cpus = r->node->cpus,
+                                  .memory = (int64_t) r->node->memory,
+                                  .backoff_base = r->o->backoff_base };
+
+  if (cpb_jobs_plan_new (r->spec, &r->plan, err) < 0)
+    return -1;
+  init_tasks (r);
+  r->sched = cpb_scheduler_new (&cfg);
+  for (size_t k = 0; k < r->spec->n_limits; k++)
+    cpb_scheduler_add_counted (r->sched, r->spec->limits[k].name, (int) r->spec->limits[k].count);
+  if (record && cpb_state_begin (r->st, err) < 0)
+    return -1;
+  for (size_t i = 0; i < r->n_tasks; i++)
+    {
+      struct cpb_sched_task sched;
+      struct rtask *rt = &r->tasks[i];
+
+      if (resolve_task (r, rt, &sched, err) < 0 || plan_in_state (r, rt, record, err) < 0)
+        goto fail;
+      sched.state = rt->action == CPB_PLAN_SKIP   ? CPB_STATUS_DONE
+                    : rt->action == CPB_PLAN_HELD ? CPB_STATUS_HELD
+                                                  : CPB_STATUS_QUEUED;
+      cpb_scheduler_add_task (r->sched, &sched);
+    }
+  if (record && cpb_state_commit (r->st, err) < 0)
+    goto fail;
+  add_groups (r);
+  return cpb_scheduler_check (r->sched, err);
+
+fail:
+  if (record)
+    cpb_state_commit (r->st, NULL);
+  return -1;
+}
+
+static void
+run_free (struct run *r)
+{
+  for (size_t i = 0; i < r->n_tasks; i++)
+    {
+      free (r->tasks[i].container_id);
+      free (r->tasks[i].uses);
+    }
+  free (r->tasks);
+  for (size_t i = 0; i < r->n_images; i++)
+    {
+      free (r->images[i].name);
+      free (r->images[i].ref);
+      free (r->images[i].id);
+      cpb_strv_free (r->images[i].capabilities);
+    }
+  free (r->images);
+  cpb_state_task_free_array (r->hashes, r->n_hashes);
+  for (size_t i = 0; i < r->n_died; i++)
+    free (r->died[i].id);
+  free (r->died);
+  free (r->events_error);
+  cpb_buf_free (&r->failed_names);
+  cpb_scheduler_free (r->sched);
+  cpb_jobs_plan_free (r->plan);
+  free (r->run_id);
+  free (r->ns);
+  free (r->batch);
+}
+
+static int
+run_init (struct run *r, cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
+          const struct cpb_run_options *o, cpb_error **err)
+{
+  memset (r, 0, sizeof *r);
+  r->o = o;
+  r->st = st;
+  r->node = node;
+  r->spec = spec;
+  r->wake[0] = r->wake[1] = -1;
+  if (o->namespace)
+    r->ns = cpb_xstrdup (o->namespace);
+  else if (spec->namespace.s)
+    r->ns = cpb_xstrdup (spec->namespace.s);
+  else
+    r->ns = cpb_default_namespace ();
+  r->batch = cpb_xstrdup (o->batch ? o->batch : spec->batch.s ? spec->batch.s : "default");
+  if (cpb_check_name ("namespace", r->ns, err) < 0 || cpb_check_name ("batch", r->batch, err) < 0)
+    return -1;
+  return 0;
+}
+
+static void
+fill_result (struct run *r, struct cpb_run_result *ret)
+{
+  ret->run_id = r->run_id ? cpb_xstrdup (r->run_id) : NULL;
+  ret->namespace = cpb_xstrdup (r->ns);
+  ret->batch = cpb_xstrdup (r->batch);
+  if (r->sched)
+    cpb_scheduler_counts (r->sched, ret->counts);
+}
+
+int
+cpb_run_plan (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
+              const struct cpb_run_options *o, struct cpb_plan_entry **ret_entries, size_t *ret_n,
+              struct cpb_run_result *ret, cpb_error **err)
+{
+  struct run r;
+  struct cpb_plan_entry *v;
+  int rc = -1;
+
+  if (run_init (&r, st, node, spec, o, err) < 0 || plan_tasks (&r, false, err) < 0)
+    goto out;
+  v = cpb_xcalloc (r.n_tasks ? r.n_tasks : 1, sizeof *v);
+  for (size_t i = 0; i < r.n_tasks; i++)
+    {
+      v[i].name = cpb_xstrdup (r.tasks[i].name); /* the plan is freed below */
+      v[i].group = r.tasks[i].group;
+      v[i].action = r.tasks[i].action;
+      memcpy (v[i].key, r.tasks[i].key, sizeof v[i].key);
+    }
+  *ret_entries = v;
+  *ret_n = r.n_tasks;
+  fill_result (&r, ret);
+  rc = 0;
+out:
+  run_free (&r);
+  return rc;
+}
+
+void
+cpb_plan_entries_free (struct cpb_plan_entry *v, size_t n)
+{
+  if (v == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    free (v[i].name);
+  free (v);
+}
+
+/* ------------------------------------------------------------------ the input tar */
+
+CPB_DEFINE_CLEANUP_FUNC (struct archive *, archive_write_free)
+#define _cleanup_archive_write_ _cleanup_ (archive_write_freep)
+CPB_DEFINE_CLEANUP_FUNC (struct archive *, archive_read_free)
+#define _cleanup_archive_read_ _cleanup_ (archive_read_freep)
+CPB_DEFINE_CLEANUP_FUNC (struct archive_entry *, archive_entry_free)
+#define _cleanup_archive_entry_ _cleanup_ (archive_entry_freep)
+
+/* The tar uploaded to "/" before start: the helper, the working directory, the inputs. */
+struct intar
+{
+  struct archive *a;
+  char **dirs;  /* directories already written, so parents are written once */
+  size_t n_dirs;
+};
+
+static int
+tar_error (struct intar *in, cpb_error **err, const char *what)
+{
+  return cpb_error_set (err, CPB_ERR_SYSTEM, "input tar: %s: %s", what,
+                        archive_error_string (in->a) ? archive_error_string (in->a) : "error");
+}
+
+static int
+tar_header (struct intar *in, const char *name, mode_t type, mode_t perm, int64_t size,
+            cpb_error **err)
+{
+  _cleanup_archive_entry_ struct archive_entry *e = archive_entry_new ();
+
+  archive_entry_set_pathname (e, name);
+  archive_entry_set_filetype (e, type);
+  archive_entry_set_perm (e, perm);
+  archive_entry_set_size (e, size);
+  archive_entry_set_mtime (e, time (NULL), 0);
+  if (archive_write_header (in->a, e) != ARCHIVE_OK)
+    return tar_error (in, err, name);
+  return 0;
+}
+
+/* Write directory NAME (and its missing parents) once. */
+static int
+tar_dir (struct intar *in, const char *name, mode_t perm, cpb_error **err)
+{
+  _cleanup_free_ char *parent = cpb_xstrdup (name);
+  char *slash = strrchr (parent, '/');
+
+  for (size_t i = 0; i < in->n_dirs; i++)
+    if (strcmp (in->dirs[i], name) == 0)
+      return 0;
+  if (slash)
+    {
+      *slash = '\0';
+      if (tar_dir (in, parent, 0755, err) < 0)
+        return -1;
+    }
+  in->dirs = cpb_xrealloc (in->dirs, (in->n_dirs + 1) * sizeof *in->dirs);
+  in->dirs[in->n_dirs++] = cpb_xstrdup (name);
+  return tar_header (in, name, AE_IFDIR, perm, 0, err);
+}
+
+static int
+tar_parent (struct intar *in, const char *name, cpb_error **err)
+{
+  _cleanup_free_ char *parent = cpb_xstrdup (name);
+  char *slash = strrchr (parent, '/');
+
+  if (slash == NULL)
+    return 0;
+  *slash = '\0';
+  return tar_dir (in, parent, 0755, err);
+}
+
+static int
+tar_copy_fd (struct intar *in, int fd, const char *name, cpb_error **err)
+{
+  char buf[65536];
+  ssize_t n;
+
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    if (archive_write_data (in->a, buf, (size_t) n) != n)
+      return tar_error (in, err, name);
+  if (n < 0)
+    return cpb_error_errno (err, errno, "cannot read input for '%s'", name);
+  return 0;
+}
+
+static int tar_tree (struct intar *in, const char *path, const char *name, cpb_error **err);
+
+static int
+tar_dir_contents (struct intar *in, const char *path, const char *name, cpb_error **err)
+{
+  struct dirent **names = NULL;
+  int n = scandir (path, &names, NULL, alphasort);
+  int rc = 0;
+
+  if (n < 0)
+    return cpb_error_errno (err, errno, "cannot read directory '%s'", path);
+  for (int i = 0; i < n; i++)
+    {
+      const char *e = names[i]->d_name;
+
+      if (rc == 0 && strcmp (e, ".") != 0 && strcmp (e, "..") != 0)
+        {
+          _cleanup_free_ char *sub = cpb_xasprintf ("%s/%s", path, e);
+          _cleanup_free_ char *subname = cpb_xasprintf ("%s/%s", name, e);
+
+          rc = tar_tree (in, sub, subname, err);
+        }
+      free (names[i]);
+    }
+  free (names);
+  return rc;
+}
+
+/* Add host PATH (a file, or a directory with everything below it) as NAME. */
+static int
+tar_tree (struct intar *in, const char *path, const char *name, cpb_error **err)
+{
+  _cleanup_close_ int fd = -1;
+  struct stat sb;
+
+  if (stat (path, &sb) < 0)
+    return cpb_error_errno (err, errno, "input '%s'", path);
+  if (S_ISDIR (sb.st_mode))
+    {
+      if (tar_parent (in, name, err) < 0 || tar_dir (in, name, sb.st_mode & 0777, err) < 0)
+        return -1;
+      return tar_dir_contents (in, path, name, err);
+    }
+  if (!S_ISREG (sb.st_mode))
+    return 0; /* sockets, fifos and devices are not data */
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cpb_error_errno (err, errno, "cannot open input '%s'", path);
+  if (tar_parent (in, name, err) < 0
+      || tar_header (in, name, AE_IFREG, sb.st_mode & 0777, sb.st_size, err) < 0)
+    return -1;
+  return tar_copy_fd (in, fd, name, err);
+}
+
+/* Copy the outputs kept in an earlier task's archive (not its .cpb/ logs) under PREFIX. */
+static int
+tar_from_archive (struct intar *in, const char *archive_path, const char *prefix, cpb_error **err)
+{
+  _cleanup_archive_read_ struct archive *a = archive_read_new ();
+  struct archive_entry *e;
+  int rc;
+
+  archive_read_support_format_tar (a);
+  archive_read_support_filter_all (a);
+  if (archive_read_open_filename (a, archive_path, 65536) != ARCHIVE_OK)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "cannot read '%s': %s", archive_path,
+                          archive_error_string (a));
+  while ((rc = archive_read_next_header (a, &e)) == ARCHIVE_OK)
+    {
+      _cleanup_free_ char *clean = cpb_store_clean_member (archive_entry_pathname (e));
+      _cleanup_free_ char *name = NULL;
+      const void *buf;
+      size_t len;
+      la_int64_t off;
+
+      if (clean == NULL || strncmp (clean, ".cpb", 4) == 0 || archive_entry_filetype (e) != AE_IFREG)
+        continue;
+      name = cpb_xasprintf ("%s/%s", prefix, clean);
+      if (tar_parent (in, name, err) < 0
+          || tar_header (in, name, AE_IFREG, archive_entry_perm (e), archive_entry_size (e), err) < 0)
+        return -1;
+      while ((rc = archive_read_data_block (a, &buf, &len, &off)) == ARCHIVE_OK)
+        if (archive_write_data (in->a, buf, len) != (la_ssize_t) len)
+          return tar_error (in, err, name);
+      if (rc != ARCHIVE_EOF)
+        return cpb_error_set (err, CPB_ERR_SYSTEM, "reading '%s': %s", archive_path,
+                              archive_error_string (a));
+    }
+  if (rc != ARCHIVE_EOF)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "reading '%s': %s", archive_path,
+                          archive_error_string (a));
+  return 0;
+}
+
+static int
+open_tmpfile (cpb_error **err)
+{
+  const char *dir = getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp";
+  int fd = open (dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  _cleanup_free_ char *templ = NULL;
+
+  if (fd >= 0)
+    return fd;
+  templ = cpb_xasprintf ("%s/cpb-input.XXXXXX", dir);
+  fd = mkostemp (templ, O_CLOEXEC);
+  if (fd < 0)
+    return cpb_error_errno (err, errno, "cannot create a temporary file in '%s'", dir);
+  unlink (templ);
+  return fd;
+}
+
+/* The outputs of the task called NAME of this batch, as the store holds them. */
+static char *
+archive_of (struct run *r, const char *name)
+{
+  struct cpb_state_task t = { 0 };
+  char *path = NULL;
+
+  if (cpb_state_task_get (r->st, r->ns, r->batch, name, &t, NULL) == 0 && t.archive_path)
+    path = TAKE_PTR (t.archive_path);
+  cpb_state_task_clear (&t);
+  return path;
+}
+
+/* What a task gets from the steps before it: initialize's outputs in the working directory,
+   and each task of an inputs_from group under WORKDIR/GROUP/TASK/. */
+static int
+tar_upstream (struct run *r, struct intar *in, const struct cpb_task *t, const char *wd,
+              cpb_error **err)
+{
+  _cleanup_free_ char *init = NULL;
+
+  if (t->group == NULL)
+    return 0;
+  if (r->spec->initialize && (init = archive_of (r, INIT_GROUP)) != NULL
+      && tar_from_archive (in, init, wd, err) < 0)
+    return -1;
+  for (size_t k = 0; k < t->group->n_inputs_from; k++)
+    {
+      size_t first, count;
+      const char *gname = r->spec->groups[t->group->inputs_from[k]].name;
+
+      cpb_jobs_plan_group_range (r->plan, t->group->inputs_from[k], &first, &count);
+      for (size_t i = first; i < first + count; i++)
+        {
+          const char *tname = cpb_jobs_plan_task_name (r->plan, i);
+          _cleanup_free_ char *path = archive_of (r, tname);
+          _cleanup_free_ char *prefix = cpb_xasprintf ("%s/%s/%s", wd, gname, tname);
+
+          if (path && tar_from_archive (in, path, prefix, err) < 0)
+            return -1;
+        }
+    }
+  return 0;
+}
+
+static int
+tar_helper (struct run *r, struct intar *in, cpb_error **err)
+{
+  _cleanup_close_ int fd = open (r->o->helper_path, O_RDONLY | O_CLOEXEC);
+  struct stat sb;
+
+  if (fd < 0 || fstat (fd, &sb) < 0)
+    return cpb_error_errno (err, errno, "cannot open cpb-helper '%s'", r->o->helper_path);
+  /* Sticky and world-writable: the report must be writable whatever user the task runs as. */
+  if (tar_dir (in, HELPER_DIR + 1, 01777, err) < 0
+      || tar_header (in, HELPER_PATH + 1, AE_IFREG, 0755, sb.st_size, err) < 0)
+    return -1;
+  return tar_copy_fd (in, fd, HELPER_PATH + 1, err);
+}
+
+/* Write the whole upload for task T into a temporary file; *RET_FD is positioned at 0. */
+static int
+build_input_tar (struct run *r, const struct cpb_task *t, int *ret_fd, cpb_error **err)
+{
+  _cleanup_close_ int fd = open_tmpfile (err);
+  _cleanup_archive_write_ struct archive *a = archive_write_new ();
+  struct intar in = { .a = a };
+  const char *workdir = t->settings->workdir ? t->settings->workdir : "/work";
+  _cleanup_free_ char *wd = cpb_xstrdup (workdir + strspn (workdir, "/"));
+  int rc = -1;
+
+  if (fd < 0)
+    return -1;
+  archive_write_set_format_pax_restricted (a);
+  if (archive_write_open_fd (a, fd) != ARCHIVE_OK)
+    {
+      tar_error (&in, err, "open");
+      goto out;
+    }
+  if (tar_helper (r, &in, err) < 0 || tar_dir (&in, wd, 0755, err) < 0
+      || tar_upstream (r, &in, t, wd, err) < 0)
+    goto out;
+  for (size_t i = 0; i < t->n_inputs; i++)
+    {
+      _cleanup_free_ char *name = cpb_xasprintf ("%s/%s", wd, t->inputs[i].dest);
+
+      if (tar_tree (&in, t->inputs[i].path, name, err) < 0)
+        goto out;
+    }
+  if (archive_write_close (a) != ARCHIVE_OK || lseek (fd, 0, SEEK_SET) < 0)
+    {
+      tar_error (&in, err, "close");
+      goto out;
+    }
+  *ret_fd = TAKE_FD (fd);
+  rc = 0;
+out:
+  for (size_t i = 0; i < in.n_dirs; i++)
+    free (in.dirs[i]);
+  free (in.dirs);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ launching */
+
+static const char *
+seccomp_name (enum cpb_jobs_seccomp_profile p)
+{
+  switch (p)
+    {
+    case CPB_SECCOMP_STRICT:
+      return "strict";
+    case CPB_SECCOMP_NONE:
+      return "none";
+    case CPB_SECCOMP_DEFAULT:
+    default:
+      return "default";
+    }
+}
+
+static void
+strv_push (char ***v, size_t *n, char *s)
+{
+  *v = cpb_xrealloc (*v, (*n + 2) * sizeof **v);
+  (*v)[(*n)++] = s;
+  (*v)[*n] = NULL;
+}
+
+/* The arguments after the helper's own path: its options, then the task's command. */
+static char **
+helper_command (struct run *r, const struct cpb_task *t)
+{
+  const struct cpb_jobs_settings *s = t->settings;
+  char **v = cpb_xcalloc (1, sizeof *v);
+  size_t n = 0;
+
+  if (s->timeout)
+    {
+      strv_push (&v, &n, cpb_xstrdup ("--timeout"));
+      strv_push (&v, &n, cpb_xasprintf ("%llu", (unsigned long long) s->timeout));
+      strv_push (&v, &n, cpb_xstrdup ("--grace"));
+      strv_push (&v, &n, cpb_xasprintf ("%g", r->o->grace > 0 ? r->o->grace : 5.0));
+    }
+  strv_push (&v, &n, cpb_xstrdup ("--seccomp"));
+  strv_push (&v, &n, cpb_xstrdup (seccomp_name (s->seccomp)));
+  for (size_t i = 0; i < s->n_deny; i++)
+    {
+      strv_push (&v, &n, cpb_xstrdup ("--deny"));
+      strv_push (&v, &n, cpb_xstrdup (s->deny[i]));
+    }
+  if (s->network != CPB_NETWORK_NONE)
+    strv_push (&v, &n, cpb_xstrdup ("--allow-network"));
+  strv_push (&v, &n, cpb_xstrdup ("--report"));
+  strv_push (&v, &n, cpb_xstrdup (REPORT_PATH));
+  strv_push (&v, &n, cpb_xstrdup ("--"));
+  if (t->argv)
+    for (char **a = t->argv; *a; a++)
+      strv_push (&v, &n, cpb_xstrdup (*a));
+  else
+    {
+      strv_push (&v, &n, cpb_xstrdup ("/bin/sh"));
+      strv_push (&v, &n, cpb_xstrdup ("-c"));
+      strv_push (&v, &n, cpb_xstrdup (t->command ? t->command : "true"));
+    }
+  return v;
+}
+
+/* "NAME=VALUE" strings as key/value pairs pointing into them (split in place). */
+static struct cpb_podman_kv *
+env_pairs (char **env, size_t *ret_n, char ***ret_copy)
+{
+  size_t n = 0;
+  char **copy;
+  struct cpb_podman_kv *kv;
+
+  for (char **e = env; e && *e; e++)
+    n++;
+  copy = cpb_xcalloc (n + 1, sizeof *copy);
+  kv = cpb_xcalloc (n ? n : 1, sizeof *kv);
+  for (size_t i = 0; i < n; i++)
+    {
+      char *eq;
+
+      copy[i] = cpb_xstrdup (env[i]);
+      eq = strchr (copy[i], '=');
+      if (eq)
+        *eq++ = '\0';
+      kv[i] = (struct cpb_podman_kv){ copy[i], eq ? eq : "" };
+    }
+  *ret_n = n;
+  *ret_copy = copy;
+  return kv;
+}
+
+/* Create task I's container (not started); its id in RT->container_id. */
+static int
+create_container (struct run *r, struct rtask *rt, const struct cpb_task *t, int attempt,
+                  cpb_error **err)
+{
+  _cleanup_strv_free_ char **cmd = helper_command (r, t);
+  _cleanup_strv_free_ char **env_copy = NULL;
+  _cleanup_free_ struct cpb_podman_kv *env = NULL;
+  _cleanup_free_ char *name = cpb_xasprintf ("cpb-%s-%s-%d", r->run_id, t->name, attempt);
+  _cleanup_free_ char *attempt_s = cpb_xasprintf ("%d", attempt);
+  static const char *const entrypoint[] = { HELPER_PATH, NULL };
+  const struct cpb_podman_kv labels[] = {
+    { "io.cpb.run", r->run_id },   { "io.cpb.namespace", r->ns },
+    { "io.cpb.batch", r->batch },  { "io.cpb.task", t->name },
+    { "io.cpb.attempt", attempt_s }, { "io.cpb.key", rt->key },
+  };
+  struct cpb_container_spec spec = {
+    .name = name,
+    .image = rt->image->id,
+    .command = (const char *const *) cmd,
+    .entrypoint = entrypoint,
+    .work_dir = t->settings->workdir ? t->settings->workdir : "/work",
+    .create_working_dir = true,
+    .labels = labels,
+    .n_labels = sizeof labels / sizeof labels[0],
+    .netns = t->settings->network == CPB_NETWORK_NONE ? CPB_NETNS_NONE : CPB_NETNS_SLIRP,
+    .cap_drop_all = true,
+    .no_new_privileges = true,
+    .memory_bytes = t->settings->memory,
+    .cpus = t->settings->cpus,
+    .stop_timeout = 10,
+  };
+
+  env = env_pairs (t->env, &spec.n_env, &env_copy);
+  spec.env = env;
+  return cpb_podman_container_create (r->node->podman, &spec, &rt->container_id, err);
+}
+
+static void
+remove_container (struct run *r, const char *id)
+{
+  _cleanup_error_ cpb_error *ignored = NULL;
+
+  cpb_podman_container_remove (r->node->podman, id, true, &ignored);
+}
+
+/* Upload and start RT's created container. */
+static int
+upload_and_start (struct run *r, struct rtask *rt, const struct cpb_task *t, cpb_error **err)
+{
+  _cleanup_close_ int fd = -1;
+  struct cpb_podman_body body;
+
+  if (build_input_tar (r, t, &fd, err) < 0)
+    return -1;
+  body = CPB_PODMAN_BODY_FD (fd);
+  if (cpb_podman_archive_put (r->node->podman, rt->container_id, "/", &body, err) < 0)
+    return cpb_error_prefix (err, "uploading inputs");
+  if (cpb_podman_container_start (r->node->podman, rt->container_id, err) < 0)
+    return cpb_error_prefix (err, "starting");
+  return 0;
+}
+
+/* Launch task I: record RUNNING, create, upload, start.  Returns 1 when started, 0 when
+   the task turned out held or cancelled by another cpb meanwhile (nothing was created),
+   -1 on failure (the task is RUNNING in the database, its container gone again). */
+static int
+launch (struct run *r, size_t i, cpb_error **err)
+{
+  struct rtask *rt = &r->tasks[i];
+  _cleanup_task_ struct cpb_task *t = make_task (r, rt);
+  int attempt = cpb_scheduler_attempts (r->sched, i);
+  int rc;
+
+  rc = cpb_state_task_start (r->st, rt->db_id, r->run_id, attempt, r->node->name, NULL, err);
+  if (rc <= 0)
+    return rc;
+  if (create_container (r, rt, t, attempt, err) < 0)
+    return cpb_error_prefix (err, "task '%s': creating container", t->name);
+  if (cpb_state_task_set_container (r->st, rt->db_id, rt->container_id, err) < 0
+      || upload_and_start (r, rt, t, err) < 0)
+    {
+      remove_container (r, rt->container_id);
+      free (TAKE_PTR (rt->container_id));
+      return cpb_error_prefix (err, "task '%s'", t->name);
+    }
+  rt->started = now_monotonic ();
+  rt->started_wall = time (NULL);
+  rt->stop_phase = 0;
+  rt->cancel_requested = false;
+  return 1;
+}
+
+/* ------------------------------------------------------------------ collecting */
+
+struct logs
+{
+  cpb_buf out, err;
+  bool truncated;
+};
+
+static int
+on_log (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
+        cpb_error **err)
+{
+  struct logs *l = userdata;
+  cpb_buf *b = stream == CPB_LOG_STDERR ? &l->err : &l->out;
+
+  if (b->len + len > MAX_LOG_BYTES)
+    {
+      l->truncated = true;
+      return 0;
+    }
+  cpb_buf_append (b, data, len);
+  return 0;
+}
+
+static int
+on_tar_bytes (void *userdata, const char *data, size_t len, cpb_error **err)
+{
+  cpb_buf *b = userdata;
+
+  if (b->len + len > MAX_REPORT_BYTES)
+    return cpb_error_set (err, CPB_ERR_FAILED, "the helper's report is larger than %u bytes",
+                          MAX_REPORT_BYTES);
+  cpb_buf_append (b, data, len);
+  return 0;
+}
+
+/* The helper's report, read out of the exited container (a tar of one file). */
+static char *
+read_report (struct run *r, const char *id)
+{
+  _cleanup_buf_ cpb_buf tar = CPB_BUF_INIT;
+  _cleanup_error_ cpb_error *ignored = NULL;
+  _cleanup_archive_read_ struct archive *a = NULL;
+  struct archive_entry *e;
+  cpb_buf out = CPB_BUF_INIT;
+  char chunk[8192];
+  la_ssize_t n;
+
+  if (cpb_podman_archive_get (r->node->podman, id, REPORT_PATH, on_tar_bytes, &tar, &ignored) < 0
+      || tar.len == 0)
+    return NULL;
+  a = archive_read_new ();
+  archive_read_support_format_tar (a);
+  if (archive_read_open_memory (a, tar.data, tar.len) != ARCHIVE_OK
+      || archive_read_next_header (a, &e) != ARCHIVE_OK)
+    return NULL;
+  while ((n = archive_read_data (a, chunk, sizeof chunk)) > 0)
+    cpb_buf_append (&out, chunk, (size_t) n);
+  if (n < 0 || out.len == 0)
+    {
+      cpb_buf_free (&out);
+      return NULL;
+    }
+  return cpb_buf_steal (&out, NULL);
+}
+
+/* What the helper measured, as the manifest carries it. */
+static void
+report_to_manifest (const char *report, struct cpb_task_manifest *m)
+{
+  _cleanup_yajl_val_ yajl_val v = NULL;
+  int64_t i;
+
+  if (report == NULL || cpb_json_parse (report, strlen (report), &v, NULL) < 0)
+    return;
+  m->has_helper = true;
+  cpb_json_get_double (v, "wall_seconds", &m->wall_seconds);
+  cpb_json_get_double (v, "user_seconds", &m->user_seconds);
+  cpb_json_get_double (v, "system_seconds", &m->sys_seconds);
+  if (cpb_json_get_int64 (v, "max_rss_kb", &i))
+    m->max_rss_kib = i;
+  if (cpb_json_get_int64 (v, "signal", &i))
+    m->signal = (int) i;
+  m->timed_out = cpb_json_get_bool (v, "timed_out", false);
+}
+
+/* Why an exit is a failure, in words for cpb status and the progress lines. */
+static char *
+failure_message (const struct cpb_task_manifest *m, const char *report, uint64_t memory,
+                 uint64_t timeout)
+{
+  _cleanup_yajl_val_ yajl_val v = NULL;
+  const char *helper_error = NULL;
+
+  if (report && cpb_json_parse (report, strlen (report), &v, NULL) == 0)
+    helper_error = cpb_json_get_string (v, "helper_error");
+  if (m->timed_out || (m->exit_code == 124 && report == NULL && timeout))
+    return cpb_xasprintf ("timed out after %llus", (unsigned long long) timeout);
+  if (m->exit_code == 125 && helper_error)
+    return cpb_xasprintf ("cpb-helper failed: %s", helper_error);
+  if (m->exit_code == 127)
+    return cpb_xstrdup ("command not found (exit 127)");
+  /* Podman 4.3's OOMKilled stays false after a real OOM kill: infer it. */
+  if (m->exit_code == 137 && memory)
+    return cpb_xasprintf ("killed (exit 137), probably out of memory (limit %llu MiB)",
+                          (unsigned long long) (memory >> 20));
+  if (m->signal)
+    return cpb_xasprintf ("killed by signal %d (exit %d)", m->signal, m->exit_code);
+  return cpb_xasprintf ("exit %d", m->exit_code);
+}
+
+static int
+on_output_bytes (void *userdata, const char *data, size_t len, cpb_error **err)
+{
+  return cpb_store_writer_feed (userdata, data, len, err);
+}
+
+/* Write the task's archive: declared outputs, logs, report, manifest. */
+static int
+write_archive (struct run *r, const struct cpb_task *t, const char *id, struct cpb_task_manifest *m,
+               struct logs *logs, const char *report, char **ret_path, cpb_error **err)
+{
+  _cleanup_store_writer_ cpb_store_writer *w = NULL;
+  _cleanup_free_ char *path = NULL;
+  _cleanup_error_ cpb_error *get_err = NULL;
+  const char *workdir = t->settings->workdir ? t->settings->workdir : "/work";
+
+  w = cpb_store_writer_new (r->o->archive_root, m, t->outputs, err);
+  if (w == NULL)
+    return -1;
+  path = cpb_xasprintf ("%s/.", workdir);
+  if (cpb_podman_archive_get (r->node->podman, id, path, on_output_bytes, w, &get_err) < 0
+      && get_err->kind != CPB_ERR_NOT_FOUND)
+    {
+      *err = TAKE_PTR (get_err);
+      return cpb_error_prefix (err, "reading outputs");
+    }
+  if (cpb_store_writer_add_log (w, "stdout", logs->out.data ? logs->out.data : "", logs->out.len, err) < 0
+      || cpb_store_writer_add_log (w, "stderr", logs->err.data ? logs->err.data : "", logs->err.len, err) < 0
+      || (report && cpb_store_writer_add_log (w, "result.json", report, strlen (report), err) < 0))
+    return -1;
+  return cpb_store_writer_commit (w, ret_path, err);
+}
+
+/* The command as the manifest records it. */
+static char **
+manifest_command (const struct cpb_task *t)
+{
+  char **v = cpb_xcalloc (1, sizeof *v);
+  size_t n = 0;
+
+  if (t->argv)
+    for (char **a = t->argv; *a; a++)
+      strv_push (&v, &n, cpb_xstrdup (*a));
+  else
+    {
+      strv_push (&v, &n, cpb_xstrdup ("/bin/sh"));
+      strv_push (&v, &n, cpb_xstrdup ("-c"));
+      strv_push (&v, &n, cpb_xstrdup (t->command ? t->command : "true"));
+    }
+  return v;
+}
+
+struct outcome
+{
+  enum cpb_task_state store_state;
+  int exit_code;
+  int attempt;
+  time_t started;
+  const char *image_id;
+  char *archive_path;
+  char *report;
+  char *message;
+};
+
+/* Collect container ID of task T: logs, report, outputs into the store.  Never fails: what
+   could not be kept is said in O->message. */
+static void
+collect_container (struct run *r, const struct cpb_task *t, const char *id, struct outcome *o)
+{
+  struct logs logs = { CPB_BUF_INIT, CPB_BUF_INIT, false };
+  _cleanup_error_ cpb_error *err = NULL;
+  _cleanup_strv_free_ char **command = manifest_command (t);
+  _cleanup_free_ struct cpb_kv *params = cpb_xcalloc (t->n_params + 1, sizeof *params);
+  struct cpb_task_manifest m = {
+    .namespace = r->ns, .batch = r->batch, .task = t->name, .index = (long) t->index,
+    .params = params, .n_params = t->n_params, .command = command,
+    .image_id = (char *) o->image_id, .node = r->node->name, .state = o->store_state,
+    .exit_code = o->exit_code, .attempt = o->attempt, .started = o->started,
+    .finished = time (NULL),
+  };
+
+  for (size_t i = 0; i < t->n_params; i++)
+    params[i] = (struct cpb_kv){ (char *) t->params[i].name, t->params[i].value };
+  if (cpb_podman_container_logs (r->node->podman, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, on_log,
+                                 &logs, &err)
+      < 0)
+    cpb_error_free (cpb_error_take (&err));
+  o->report = read_report (r, id);
+  report_to_manifest (o->report, &m);
+  if (o->store_state == CPB_TASK_FAILED && o->message == NULL)
+    o->message = failure_message (&m, o->report, t->settings->memory, t->settings->timeout);
+  if (write_archive (r, t, id, &m, &logs, o->report, &o->archive_path, &err) < 0)
+    {
+      char *msg = cpb_xasprintf ("%s%sarchive not written: %s", o->message ? o->message : "",
+                                 o->message ? "; " : "", err->msg);
+      free (o->message);
+      o->message = msg;
+      if (o->store_state == CPB_TASK_DONE)
+        o->store_state = CPB_TASK_FAILED; /* outputs that were not kept are not a result */
+    }
+  cpb_buf_free (&logs.out);
+  cpb_buf_free (&logs.err);
+}
+
+static void
+outcome_clear (struct outcome *o)
+{
+  free (o->archive_path);
+  free (o->report);
+  free (o->message);
+}
+
+/* ------------------------------------------------------------------ task outcomes */
+
+static void
+note_failed (struct run *r, const char *name)
+{
+  if (r->n_failed_names < 5)
+    cpb_buf_printf (&r->failed_names, "%s'%s'", r->n_failed_names ? ", " : "", name);
+  else if (r->n_failed_names == 5)
+    cpb_buf_puts (&r->failed_names, ", ...");
+  r->n_failed_names++;
+}
+
+static void request_stop (struct run *r, struct rtask *rt, bool kill_now);
+static void begin_stopping (struct run *r, const char *why);
+
+/* Bring the scheduler in line with the database after a transition the database refused
+   (another cpb held or cancelled the task meanwhile). */
+static void
+adopt_db_state (struct run *r, size_t i)
+{
+  struct cpb_state_task t = { 0 };
+
+  if (cpb_state_task_get (r->st, r->ns, r->batch, r->tasks[i].name, &t, NULL) < 0)
+    return;
+  if (cpb_scheduler_state (r->sched, i) == CPB_STATUS_RUNNING)
+    cpb_scheduler_finish (r->sched, i, CPB_SCHED_CANCELLED, now_monotonic ());
+  cpb_scheduler_set_state (r->sched, i, t.state == CPB_STATUS_RUNNING ? CPB_STATUS_CANCELLED : t.state);
+  cpb_state_task_clear (&t);
+}
+
+/* Record what became of attempt of task I (exit EXIT_CODE, or the failure MESSAGE of a
+   launch), in the scheduler, the database and on the progress display. */
+static void
+record_outcome (struct run *r, size_t i, struct outcome *o, enum cpb_sched_outcome so)
+{
+  struct rtask *rt = &r->tasks[i];
+  enum cpb_task_status next = cpb_scheduler_finish (r->sched, i, so, now_monotonic ());
+  _cleanup_error_ cpb_error *err = NULL;
+  int rc = cpb_state_task_finish (r->st, rt->db_id, next, o->exit_code, o->archive_path,
+                                  o->report, o->message, &err);
+
+  if (rc == 0)
+    adopt_db_state (r, i);
+  else if (rc < 0 && r->progress)
+    cpb_progress_event (r->progress, "%s: %s", rt->name, err->msg);
+  if (next == CPB_STATUS_QUEUED && r->progress)
+    cpb_progress_event (r->progress, "%s failed (%s), retrying (attempt %d)", rt->name,
+                        o->message ? o->message : "?", cpb_scheduler_attempts (r->sched, i) + 1);
+  if (next == CPB_STATUS_FAILED)
+    {
+      if (r->progress)
+        cpb_progress_event (r->progress, "%s failed: %s", rt->name, o->message ? o->message : "?");
+      note_failed (r, rt->name);
+      if (r->o->fail_fast)
+        begin_stopping (r, "--fail-fast");
+    }
+}
+
+/* Container of task I exited with EXIT_CODE: collect, remove, record. */
+static void
+task_exited (struct run *r, size_t i, int exit_code)
+{
+  struct rtask *rt = &r->tasks[i];
+  _cleanup_task_ struct cpb_task *t = make_task (r, rt);
+  _cleanup_free_ char *id = TAKE_PTR (rt->container_id);
+  bool cancelled = rt->cancel_requested;
+  struct outcome o = { .exit_code = exit_code, .attempt = cpb_scheduler_attempts (r->sched, i),
+                       .started = rt->started_wall, .image_id = rt->image->id };
+
+  o.store_state = cancelled ? CPB_TASK_CANCELLED : exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED;
+  if (cancelled)
+    o.message = cpb_xstrdup (interrupted ? "interrupted" : "cancelled");
+  collect_container (r, t, id, &o);
+  remove_container (r, id);
+  record_outcome (r, i, &o,
+                  cancelled                          ? CPB_SCHED_CANCELLED
+                  : o.store_state == CPB_TASK_DONE ? CPB_SCHED_OK
+                                                     : CPB_SCHED_FAILED);
+  outcome_clear (&o);
+}
+
+/* ------------------------------------------------------------------ the events thread */
+
+static void
+wake_loop (int fd)
+{
+  char c = 1;
+  ssize_t n = write (fd, &c, 1); /* a full pipe already wakes the loop */
+
+  (void) n;
+}
+
+static void
+push_died (struct run *r, const char *id, int exit_code)
+{
+  pthread_mutex_lock (&r->lock);
+  r->died = cpb_xrealloc (r->died, (r->n_died + 1) * sizeof *r->died);
+  r->died[r->n_died++] = (struct died){ cpb_xstrdup (id), exit_code };
+  pthread_mutex_unlock (&r->lock);
+  wake_loop (r->wake[1]);
+}
+
+static int
+on_event (void *userdata, const struct cpb_podman_event *ev, cpb_error **err)
+{
+  if (ev->id && ev->action && strcmp (ev->action, "died") == 0)
+    push_died (userdata, ev->id, ev->exit_code);
+  return 0;
+}
+
+static void *
+events_main (void *arg)
+{
+  struct run *r = arg;
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.run=%s", r->run_id);
+  /* Events since the run began: an exit between start and the stream's first byte is
+     replayed instead of lost. */
+  _cleanup_free_ char *since = cpb_xasprintf ("%lld", (long long) r->since);
+  const char *types[] = { "container", NULL }, *events[] = { "died", NULL };
+  const char *labels[] = { label, NULL };
+  struct cpb_podman_event_filter f = { .types = types, .events = events, .labels = labels,
+                                       .since = since };
+  _cleanup_error_ cpb_error *err = NULL;
+
+  cpb_podman_events (r->events_conn, &f, on_event, r, &err);
+  pthread_mutex_lock (&r->lock);
+  r->events_ended = true;
+  if (err && err->kind != CPB_ERR_CANCELLED)
+    r->events_error = cpb_xstrdup (err->msg);
+  pthread_mutex_unlock (&r->lock);
+  wake_loop (r->wake[1]);
+  return NULL;
+}
+
+static int
+start_events (struct run *r, cpb_error **err)
+{
+  int e;
+
+  if (cpb_podman_clone (r->node->podman, &r->events_conn, err) < 0)
+    return cpb_error_prefix (err, "events stream");
+  e = pthread_create (&r->events_thread, NULL, events_main, r);
+  if (e != 0)
+    return cpb_error_errno (err, e, "cannot start the events thread");
+  r->events_started = true;
+  return 0;
+}
+
+static void
+stop_events (struct run *r)
+{
+  if (r->events_started)
+    {
+      cpb_podman_cancel (r->events_conn);
+      pthread_join (r->events_thread, NULL);
+      r->events_started = false;
+    }
+  cpb_podman_free (TAKE_PTR (r->events_conn));
+}
+
+static ssize_t
+find_running (struct run *r, const char *id)
+{
+  for (size_t i = 0; i < r->n_tasks; i++)
+    if (r->tasks[i].container_id && strcmp (r->tasks[i].container_id, id) == 0)
+      return (ssize_t) i;
+  return -1;
+}
+
+static void
+process_died (struct run *r)
+{
+  for (;;)
+    {
+      struct died d = { NULL, 0 };
+      ssize_t i;
+
+      pthread_mutex_lock (&r->lock);
+      if (r->n_died > 0)
+        {
+          d = r->died[0];
+          memmove (r->died, r->died + 1, (--r->n_died) * sizeof *r->died);
+        }
+      pthread_mutex_unlock (&r->lock);
+      if (d.id == NULL)
+        return;
+      i = find_running (r, d.id);
+      if (i >= 0)
+        task_exited (r, (size_t) i, d.exit_code);
+      free (d.id);
+    }
+}
+
+/* The backstop for a lost event: the run's containers that have exited. */
+static void
+backstop (struct run *r)
+{
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.run=%s", r->run_id);
+  _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
+  _cleanup_error_ cpb_error *err = NULL;
+
+  if (cpb_podman_container_list (r->node->podman, label, &l, &err) < 0)
+    return;
+  for (size_t k = 0; k < l->n; k++)
+    {
+      const struct cpb_podman_container *c = &l->containers[k];
+      ssize_t i = find_running (r, c->id);
+
+      if (i >= 0 && c->status && (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
+        task_exited (r, (size_t) i, c->exit_code);
+    }
+}
+
+/* ------------------------------------------------------------------ stopping */
+
+/* SIGTERM to the helper (it forwards it to the task), SIGKILL a grace period later
+   (check_stops), or SIGKILL at once. */
+static void
+request_stop (struct run *r, struct rtask *rt, bool kill_now)
+{
+  _cleanup_error_ cpb_error *ignored = NULL;
+
+  if (rt->container_id == NULL || rt->stop_phase >= (kill_now ? 2 : 1))
+    return;
+  cpb_podman_container_kill (r->node->podman, rt->container_id, kill_now ? SIGKILL : SIGTERM,
+                             &ignored);
+  if (rt->stop_phase == 0)
+    rt->stop_at = now_monotonic ();
+  rt->stop_phase = kill_now ? 2 : 1;
+}
+
+static void
+begin_stopping (struct run *r, const char *why)
+{
+  size_t counts[CPB_STATUS_N];
+
+  cpb_scheduler_counts (r->sched, counts);
+  cpb_scheduler_cancel_queued (r->sched);
+  if (counts[CPB_STATUS_QUEUED] > 0)
+    {
+      size_t changed = 0;
+      _cleanup_error_ cpb_error *err = NULL;
+
+      cpb_state_tasks_move (r->st, r->ns, r->batch, NULL, 1u << CPB_STATUS_QUEUED,
+                            CPB_STATUS_CANCELLED, why, &changed, &err);
+    }
+  for (size_t i = 0; i < r->n_tasks; i++)
+    if (r->tasks[i].container_id && !r->tasks[i].cancel_requested)
+      {
+        r->tasks[i].cancel_requested = true;
+        request_stop (r, &r->tasks[i], false);
+      }
+  r->stopping = true;
+}
+
+/* Timeouts the helper should have enforced, and stops that need escalating. */
+static void
+check_stops (struct run *r, double now)
+{
+  double grace = r->o->grace > 0 ? r->o->grace : 5;
+
+  for (size_t i = 0; i < r->n_tasks; i++)
+    {
+      struct rtask *rt = &r->tasks[i];
+
+      if (rt->container_id == NULL)
+        continue;
+      if (rt->stop_phase == 1 && now - rt->stop_at > grace + 5)
+        request_stop (r, rt, true);
+      else if (rt->stop_phase == 0 && rt->timeout
+               && now - rt->started > (double) rt->timeout + grace + TIMEOUT_SLACK)
+        {
+          if (r->progress)
+            cpb_progress_event (r->progress, "%s: still running %.0fs after its timeout, killing",
+                                rt->name, now - rt->started - (double) rt->timeout);
+          request_stop (r, rt, true);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ other cpb processes */
+
+static ssize_t
+task_by_db_id (struct run *r, int64_t id)
+{
+  for (size_t i = 0; i < r->n_tasks; i++)
+    if (r->tasks[i].db_id == id)
+      return (ssize_t) i;
+  return -1;
+}
+
+/* Apply holds, releases and cancels that cpb hold/release/cancel wrote to the database. */
+static void
+sync_from_db (struct run *r)
+{
+  struct cpb_state_task *v = NULL;
+  size_t n = 0;
+
+  if (cpb_state_tasks_list (r->st, r->ns, r->batch, &v, &n, NULL) < 0)
+    return;
+  for (size_t k = 0; k < n; k++)
+    {
+      ssize_t i = task_by_db_id (r, v[k].id);
+      enum cpb_task_status cur;
+
+      if (i < 0)
+        continue;
+      cur = cpb_scheduler_state (r->sched, (size_t) i);
+      if (cur == CPB_STATUS_RUNNING && v[k].state == CPB_STATUS_CANCELLED)
+        {
+          r->tasks[i].cancel_requested = true;
+          request_stop (r, &r->tasks[i], false);
+        }
+      else if ((cur == CPB_STATUS_QUEUED || cur == CPB_STATUS_HELD)
+               && (v[k].state == CPB_STATUS_QUEUED || v[k].state == CPB_STATUS_HELD
+                   || v[k].state == CPB_STATUS_CANCELLED))
+        cpb_scheduler_set_state (r->sched, (size_t) i, v[k].state);
+    }
+  cpb_state_task_free_array (v, n);
+}
+
+static void
+cancel_blocked (struct run *r)
+{
+  size_t i;
+  const char *group;
+
+  while (cpb_scheduler_take_blocked (r->sched, &i, &group) == 1)
+    {
+      _cleanup_free_ char *msg = cpb_xasprintf ("not run: group '%s' failed", group);
+
+      cpb_state_task_set (r->st, r->tasks[i].db_id, CPB_STATUS_CANCELLED, msg, NULL);
+    }
+}
+
+/* Launch what the scheduler lets start now.  A Podman service gone is fatal. */
+static int
+start_ready (struct run *r, double now, double *ret_wake, cpb_error **err)
+{
+  size_t i;
+
+  while (!r->stopping && cpb_scheduler_next (r->sched, now, &i, ret_wake) == 1)
+    {
+      _cleanup_error_ cpb_error *lerr = NULL;
+      int rc = launch (r, i, &lerr);
+
+      if (rc == 0)
+        adopt_db_state (r, i);
+      else if (rc < 0)
+        {
+          struct outcome o = { .exit_code = -1, .message = cpb_xstrdup (lerr->msg) };
+
+          if (lerr->kind == CPB_ERR_CONNECT)
+            {
+              record_outcome (r, i, &o, CPB_SCHED_CANCELLED);
+              outcome_clear (&o);
+              *err = TAKE_PTR (lerr);
+              return -1;
+            }
+          record_outcome (r, i, &o, CPB_SCHED_FAILED);
+          outcome_clear (&o);
+        }
+      now = now_monotonic ();
+    }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ a killed run's leftovers */
+
+static ssize_t
+task_by_name (struct run *r, const char *name)
+{
+  size_t i;
+
+  if (r->spec->initialize && strcmp (name, INIT_GROUP) == 0)
+    return 0;
+  i = cpb_jobs_plan_find (r->plan, name);
+  if (i == (size_t) -1)
+    return -1;
+  return (ssize_t) (i + (r->spec->initialize ? 1 : 0));
+}
+
+/* An exited container whose task the database still shows RUNNING in it: its result is
+   as good as if the killed cpb had collected it. */
+static bool
+adopt_container (struct run *r, const struct cpb_podman_container *c)
+{
+  const char *name = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.task");
+  struct cpb_state_task st = { 0 };
+  ssize_t i;
+  bool adopted = false;
+
+  if (name == NULL || (i = task_by_name (r, name)) < 0
+      || cpb_state_task_get (r->st, r->ns, r->batch, name, &st, NULL) < 0)
+    return false;
+  if (st.state == CPB_STATUS_RUNNING && st.container_id && strcmp (st.container_id, c->id) == 0
+      && c->status && (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
+    {
+      _cleanup_task_ struct cpb_task *t = make_task (r, &r->tasks[i]);
+      struct outcome o = { .exit_code = c->exit_code, .attempt = st.attempts,
+                           .started = c->started_at, .image_id = c->image_id,
+                           .store_state = c->exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED };
+      enum cpb_task_status next;
+
+      collect_container (r, t, c->id, &o);
+      next = o.store_state == CPB_TASK_DONE ? CPB_STATUS_DONE : CPB_STATUS_FAILED;
+      adopted = cpb_state_task_finish (r->st, st.id, next, o.exit_code, o.archive_path, o.report,
+                                       o.message, NULL)
+                > 0;
+      outcome_clear (&o);
+    }
+  cpb_state_task_clear (&st);
+  return adopted;
+}
+
+/* Refuse to run a batch another live cpb is running; collect or remove what a killed one
+   left (anything labelled with this batch: no run of ours has started yet). */
+static int
+adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
+{
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
+  _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
+  int64_t pid = 0;
+
+  if (cpb_state_run_live (r->st, r->ns, r->batch, &pid, err) < 0)
+    return -1;
+  if (pid)
+    return cpb_error_set (err, CPB_ERR_INPUT, "batch '%s' is being run by cpb (pid %lld)",
+                          r->batch, (long long) pid);
+  if (cpb_podman_container_list (r->node->podman, label, &l, err) < 0)
+    return cpb_error_prefix (err, "listing containers of batch '%s'", r->batch);
+  for (size_t k = 0; k < l->n; k++)
+    {
+      const struct cpb_podman_container *c = &l->containers[k];
+      const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
+
+      if (ns == NULL || strcmp (ns, r->ns) != 0)
+        continue;
+      if (adopt_container (r, c))
+        ret->adopted++;
+      else
+        ret->removed++;
+      remove_container (r, c->id);
+    }
+  return 0;
+}
+
+/* Remove every container of this run that is still there, whatever happened. */
+static void
+remove_run_containers (struct run *r)
+{
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.run=%s", r->run_id);
+  _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
+  _cleanup_error_ cpb_error *err = NULL;
+
+  if (cpb_podman_container_list (r->node->podman, label, &l, &err) < 0)
+    return;
+  for (size_t k = 0; k < l->n; k++)
+    remove_container (r, l->containers[k].id);
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static void
+on_signal (int sig)
+{
+  interrupted = 1;
+  if (signal_wake_fd >= 0)
+    wake_loop (signal_wake_fd);
+}
+
+static size_t
+n_running (struct run *r)
+{
+  size_t n = 0;
+
+  for (size_t i = 0; i < r->n_tasks; i++)
+    n += r->tasks[i].container_id != NULL;
+  return n;
+}
+
+static void
+wait_for_wake (struct run *r, double now, double wake_at)
+{
+  struct pollfd pfd = { .fd = r->wake[0], .events = POLLIN };
+  double timeout = 1.0;
+  char drain[64];
+
+  if (wake_at > now && wake_at - now < timeout)
+    timeout = wake_at - now;
+  if (poll (&pfd, 1, (int) (timeout * 1000) + 1) > 0)
+    while (read (r->wake[0], drain, sizeof drain) > 0)
+      ;
+}
+
+static void
+show_progress (struct run *r, double now)
+{
+  size_t counts[CPB_STATUS_N];
+
+  if (r->progress == NULL)
+    return;
+  cpb_scheduler_counts (r->sched, counts);
+  cpb_progress_update (r->progress, counts, now);
+}
+
+static int
+loop (struct run *r, cpb_error **err)
+{
+  double last_backstop = now_monotonic (), stop_began = 0;
+
+  for (;;)
+    {
+      double now = now_monotonic (), wake_at = -1;
+      bool events_ended;
+
+      if (interrupted && !r->stopping)
+        begin_stopping (r, "interrupted");
+      if (r->stopping && stop_began == 0)
+        stop_began = now;
+      if (cpb_state_changed (r->st))
+        sync_from_db (r);
+      process_died (r);
+      cancel_blocked (r);
+      if (start_ready (r, now, &wake_at, err) < 0)
+        return -1;
+      check_stops (r, now);
+      pthread_mutex_lock (&r->lock);
+      events_ended = r->events_ended;
+      pthread_mutex_unlock (&r->lock);
+      if (now - last_backstop > (events_ended ? 2.0 : BACKSTOP_SECONDS))
+        {
+          backstop (r);
+          last_backstop = now;
+        }
+      show_progress (r, now);
+      if (n_running (r) == 0 && (cpb_scheduler_done (r->sched) || r->stopping))
+        return 0;
+      if (stop_began && now - stop_began > 120)
+        return 0; /* containers that ignore SIGKILL: remove_run_containers forces them */
+      wait_for_wake (r, now, wake_at);
+    }
+}
+
+static int
+setup_wake (struct run *r, struct sigaction *old_int, struct sigaction *old_term, cpb_error **err)
+{
+  struct sigaction sa = { .sa_handler = on_signal };
+
+  if (pipe2 (r->wake, O_CLOEXEC | O_NONBLOCK) < 0)
+    return cpb_error_errno (err, errno, "cannot create a pipe");
+  interrupted = 0;
+  signal_wake_fd = r->wake[1];
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, old_int);
+  sigaction (SIGTERM, &sa, old_term);
+  return 0;
+}
+
+static void
+teardown_wake (struct run *r, const struct sigaction *old_int, const struct sigaction *old_term)
+{
+  sigaction (SIGINT, old_int, NULL);
+  sigaction (SIGTERM, old_term, NULL);
+  signal_wake_fd = -1;
+  if (r->wake[0] >= 0)
+    close (r->wake[0]);
+  if (r->wake[1] >= 0)
+    close (r->wake[1]);
+}
+
+/* The error a finished run ends with, if any. */
+static int
+run_verdict (struct run *r, struct cpb_run_result *ret, cpb_error **err)
+{
+  if (interrupted)
+    {
+      ret->interrupted = true;
+      return cpb_error_set (err, CPB_ERR_CANCELLED, "interrupted: %zu done, %zu cancelled",
+                            ret->counts[CPB_STATUS_DONE], ret->counts[CPB_STATUS_CANCELLED]);
+    }
+  if (ret->counts[CPB_STATUS_FAILED] > 0)
+    return cpb_error_set (err, CPB_ERR_FAILED, "%zu of %zu tasks failed: %s",
+                          ret->counts[CPB_STATUS_FAILED], r->n_tasks,
+                          r->failed_names.data ? r->failed_names.data : "");
+  if (ret->counts[CPB_STATUS_CANCELLED] > 0)
+    return cpb_error_set (err, CPB_ERR_FAILED, "%zu tasks cancelled",
+                          ret->counts[CPB_STATUS_CANCELLED]);
+  return 0;
+}
+
+static int
+run_body (struct run *r, struct cpb_run_result *ret, cpb_error **err)
+{
+  int rc;
+
+  if (cpb_jobs_plan_new (r->spec, &r->plan, err) < 0)
+    return -1;
+  init_tasks (r);
+  if (adopt_leftovers (r, ret, err) < 0)
+    return -1;
+  cpb_jobs_plan_free (TAKE_PTR (r->plan));
+  free (TAKE_PTR (r->tasks));
+  if (plan_tasks (r, true, err) < 0)
+    return -1;
+  if (cpb_state_run_begin (r->st, r->ns, r->batch, NULL, &r->run_id, err) < 0)
+    return -1;
+  r->since = time (NULL) - 1;
+  if (start_events (r, err) < 0)
+    return -1;
+  rc = loop (r, err);
+  stop_events (r);
+  if (rc < 0)
+    begin_stopping (r, "failed");
+  remove_run_containers (r);
+  return rc;
+}
+
+int
+cpb_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
+         const struct cpb_run_options *o, cpb_progress *progress, struct cpb_run_result *ret,
+         cpb_error **err)
+{
+  struct run r;
+  struct sigaction old_int, old_term;
+  int rc = -1;
+
+  memset (ret, 0, sizeof *ret);
+  if (run_init (&r, st, node, spec, o, err) < 0)
+    goto out;
+  r.progress = progress;
+  pthread_mutex_init (&r.lock, NULL);
+  if (setup_wake (&r, &old_int, &old_term, err) < 0)
+    goto out_lock;
+  rc = run_body (&r, ret, err);
+  teardown_wake (&r, &old_int, &old_term);
+  fill_result (&r, ret);
+  if (r.run_id)
+    cpb_state_run_end (st, r.run_id, rc < 0 ? "failed" : interrupted ? "interrupted" : "done", NULL);
+  if (rc == 0)
+    rc = run_verdict (&r, ret, err);
+out_lock:
+  pthread_mutex_destroy (&r.lock);
+out:
+  run_free (&r);
+  return rc;
+}
+
+int
+cpb_run_remove_containers (struct cpb_node *node, const char *namespace, const char *batch,
+                           const char *task, size_t *ret_n, cpb_error **err)
+{
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", batch);
+  _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
+  size_t n = 0;
+
+  if (cpb_podman_container_list (node->podman, label, &l, err) < 0)
+    return -1;
+  for (size_t k = 0; k < l->n; k++)
+    {
+      const struct cpb_podman_container *c = &l->containers[k];
+      const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
+      const char *t = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.task");
+
+      if (ns == NULL || strcmp (ns, namespace) != 0 || (task && (t == NULL || strcmp (t, task) != 0)))
+        continue;
+      if (cpb_podman_container_remove (node->podman, c->id, true, err) < 0)
+        return cpb_error_prefix (err, "removing container of task '%s'", t ? t : "?");
+      n++;
+    }
+  *ret_n = n;
+  return 0;
+}
