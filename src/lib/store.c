@@ -10,6 +10,7 @@
 #include "json.h"
 #include "hash.h"
 #include "paths.h"
+#include "sandbox.h"
 #include "xalloc.h"
 #include "buf.h"
 
@@ -387,7 +388,8 @@ cpb_task_manifest_from_json (const char *name, const char *text, size_t len,
                           MANIFEST_MAX);
   if (cpb_json_parse (text, len, &v, err) < 0)
     {
-      (*err)->kind = CPB_ERR_FAILED;
+      if (err && *err)
+        (*err)->kind = CPB_ERR_FAILED;
       return cpb_error_prefix (err, "%s", name);
     }
   m->namespace = cpb_json_dup_string (v, "namespace");
@@ -502,7 +504,7 @@ cpb_store_clean_member (const char *name)
         }
       p = *end ? end + 1 : end;
     }
-  return cpb_buf_steal (&out, NULL);
+  return out.len ? cpb_buf_steal (&out, NULL) : cpb_xstrdup ("");
 }
 
 /* Members under .cpb/ are cpb's own (manifest, logs): a task cannot smuggle in a fake one. */
@@ -598,17 +600,30 @@ frame_emit (int fd, int type, mode_t mode, const char *name, uint64_t size, time
   return data ? write_all (fd, data, size) : 0;
 }
 
+/* The last failure of the child's work, for its error (cpb_sandbox_run hands it back). */
+static char child_message[MESSAGE_MAX];
+
 static int __attribute__ ((format (printf, 2, 3)))
 child_fail (int fd, const char *fmt, ...)
 {
-  char msg[MESSAGE_MAX];
   va_list ap;
 
   va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
+  vsnprintf (child_message, sizeof child_message, fmt, ap);
   va_end (ap);
-  frame_emit (fd, FRAME_ERROR, 0, "", strlen (msg), 0, msg);
+  if (fd >= 0)
+    frame_emit (fd, FRAME_ERROR, 0, "", strlen (child_message), 0, child_message);
   return -1;
+}
+
+/* End of a child's work: its result, with the message of child_fail as the error. */
+static int
+child_result (int r, cpb_error **err)
+{
+  if (r < 0)
+    return cpb_error_set (err, CPB_ERR_FAILED, "%s",
+                          child_message[0] ? child_message : "the parsing child failed");
+  return r;
 }
 
 /* In the parent: the next frame header and its name (NUL-terminated, MEMBER_PATH_MAX + 1
@@ -645,13 +660,12 @@ frame_read_error (int fd, const struct frame *f, cpb_error **err)
   return cpb_error_set (err, CPB_ERR_FAILED, "%s", len ? msg : "the parsing child failed");
 }
 
-typedef int (*child_fn) (int in_fd, int out_fd, void *arg);
-
-/* Run FN (IN_FD, OUT_FD, ARG) in a forked child that keeps only those two descriptors (as 0
-   and 1) and stderr, in directory CWD_FD when >= 0, with no_new_privs and a parent-death
-   signal: a parser bug then reaches nothing but the bytes it was given and where it writes. */
+/* Run FN (ARG, IN_FD, OUT_FD) in the sandbox (sandbox.h) without waiting for it: the writer
+   feeds the child while it parses, and cpb_sandbox_run waits, so a plain forked process
+   holding only IN_FD and OUT_FD does the waiting.  Its exit status is the sandbox's verdict;
+   the child's own words are in the frames it wrote. */
 static pid_t
-spawn_child (child_fn fn, void *arg, int in_fd, int out_fd, int cwd_fd, cpb_error **err)
+spawn_child (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, cpb_error **err)
 {
   pid_t pid = fork ();
 
@@ -661,17 +675,12 @@ spawn_child (child_fn fn, void *arg, int in_fd, int out_fd, int cwd_fd, cpb_erro
     return pid;
 
   prctl (PR_SET_PDEATHSIG, SIGKILL);
-  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    _exit (127);
-  if (cwd_fd >= 0 && fchdir (cwd_fd) < 0)
-    _exit (127);
   in_fd = fcntl (in_fd, F_DUPFD, 10);
   out_fd = fcntl (out_fd, F_DUPFD, 10);
   if (in_fd < 0 || out_fd < 0 || dup2 (in_fd, 0) < 0 || dup2 (out_fd, 1) < 0)
     _exit (127);
   close_range (3, ~0U, 0);
-  signal (SIGPIPE, SIG_DFL);
-  _exit (fn (0, 1, arg) < 0 ? 1 : 0);
+  _exit (cpb_sandbox_run (fn, arg, 0, 1, NULL) < 0 ? 1 : 0);
 }
 
 static int
@@ -689,6 +698,18 @@ reap_child (pid_t pid, cpb_error **err)
     return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child failed (exit %d)",
                           WEXITSTATUS (status));
   return 0;
+}
+
+/* Hand *FROM to ERR (which may be NULL: the caller does not want it).  Returns -1. */
+static int
+error_move (cpb_error **err, cpb_error **from)
+{
+  if (err)
+    {
+      cpb_error_free (*err);
+      *err = cpb_error_take (from);
+    }
+  return -1;
 }
 
 /* A file with no name in directory DIR (it vanishes with its last descriptor, so a crash
@@ -782,11 +803,9 @@ drain (int fd)
     ;
 }
 
-/* The child's whole job: tar stream in, frames out, FRAME_END or FRAME_ERROR last. */
 static int
-filter_child (int in_fd, int out_fd, void *arg)
+filter_stream (int in_fd, int out_fd, char *const *outputs)
 {
-  char *const *outputs = arg;
   _cleanup_archive_read_ struct archive *a = archive_read_new ();
   struct archive_entry *e;
   size_t count = 0;
@@ -808,13 +827,17 @@ filter_child (int in_fd, int out_fd, void *arg)
   return frame_emit (out_fd, FRAME_END, 0, "", 0, 0, NULL);
 }
 
-/* Entry point for the fuzzer (tests/fuzz/fuzz-tar-filter.c): the filter over a stream, with
-   frames written to OUT_FD; no fork, so sanitizers see everything. */
-int cpb_store_filter_for_fuzzing (int in_fd, int out_fd, char *const *outputs);
+/* The child's whole job: tar stream in, frames out, FRAME_END or FRAME_ERROR last. */
+static int
+filter_child (void *arg, int in_fd, int out_fd, cpb_error **err)
+{
+  return child_result (filter_stream (in_fd, out_fd, arg), err);
+}
+
 int
 cpb_store_filter_for_fuzzing (int in_fd, int out_fd, char *const *outputs)
 {
-  return filter_child (in_fd, out_fd, (void *) outputs);
+  return filter_stream (in_fd, out_fd, outputs);
 }
 
 /* ---------------------------------------------------------------- the writer */
@@ -945,7 +968,7 @@ writer_start_child (cpb_store_writer *w, cpb_error **err)
     return -1;
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return cpb_error_errno (err, errno, "cannot create a socket pair");
-  w->child = spawn_child (filter_child, w->outputs, sv[1], w->spool, -1, err);
+  w->child = spawn_child (filter_child, w->outputs, sv[1], w->spool, err);
   close (sv[1]);
   if (w->child < 0)
     {
@@ -1003,7 +1026,7 @@ writer_child_quit (cpb_store_writer *w, int errnum, cpb_error **err)
     return cpb_error_prefix (err, "reading the task's tar stream");
   if (child_err)
     {
-      *err = cpb_error_take (&child_err);
+      error_move (err, &child_err);
       return cpb_error_prefix (err, "reading the task's tar stream");
     }
   return cpb_error_errno (err, errnum, "reading the task's tar stream");
@@ -1446,7 +1469,7 @@ cpb_store_writer_commit (cpb_store_writer *w, char **ret_path, cpb_error **err)
     return cpb_error_prefix (err, "reading the task's tar stream");
   if (child_err)
     {
-      *err = cpb_error_take (&child_err);
+      error_move (err, &child_err);
       return cpb_error_prefix (err, "reading the task's tar stream");
     }
   writer_settle (w);
@@ -1485,4 +1508,732 @@ cpb_store_writer_free (cpb_store_writer *w)
   free (w->task);
   free (w->dir);
   free (w);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+char *
+cpb_store_task_path (const char *root, const char *ns, const char *batch, const char *task,
+                     bool json)
+{
+  return cpb_xasprintf ("%s/%s/%s/%s.%s", root, ns, batch, task, json ? "json" : "tar.zst");
+}
+
+static int
+read_bounded (const char *path, size_t max, char **ret, size_t *ret_len, cpb_error **err)
+{
+  _cleanup_close_ int fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  _cleanup_free_ char *text = NULL;
+  struct stat st;
+  ssize_t n;
+
+  if (fd < 0)
+    return cpb_error_errno (err, errno, "cannot open '%s'", path);
+  if (fstat (fd, &st) < 0)
+    return cpb_error_errno (err, errno, "cannot stat '%s'", path);
+  if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size > max)
+    return cpb_error_set (err, CPB_ERR_FAILED, "'%s' is not a regular file of at most %zu bytes",
+                          path, max);
+  text = cpb_xmalloc (st.st_size + 1);
+  n = read_all (fd, text, st.st_size);
+  if (n < 0 || n != st.st_size)
+    return cpb_error_errno (err, n < 0 ? errno : EIO, "cannot read '%s'", path);
+  text[n] = '\0';
+  *ret_len = n;
+  *ret = TAKE_PTR (text);
+  return 0;
+}
+
+int
+cpb_store_read_manifest (const char *path, struct cpb_task_manifest **ret, cpb_error **err)
+{
+  _cleanup_free_ char *text = NULL;
+  size_t len = 0;
+
+  if (read_bounded (path, MANIFEST_MAX, &text, &len, err) < 0)
+    return -1;
+  return cpb_task_manifest_from_json (path, text, len, ret, err);
+}
+
+static bool
+has_suffix (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), m = strlen (suffix);
+
+  return n > m && strcmp (s + n - m, suffix) == 0;
+}
+
+static int
+manifest_cmp (const void *pa, const void *pb)
+{
+  const struct cpb_task_manifest *a = *(const struct cpb_task_manifest *const *) pa;
+  const struct cpb_task_manifest *b = *(const struct cpb_task_manifest *const *) pb;
+
+  if (a->index != b->index)
+    return a->index < b->index ? -1 : 1;
+  return strcmp (a->task, b->task);
+}
+
+int
+cpb_store_list_tasks (const char *root, const char *ns, const char *batch,
+                      struct cpb_task_manifest ***ret, size_t *ret_n, cpb_error **err)
+{
+  _cleanup_free_ char *dir = cpb_xasprintf ("%s/%s/%s", root, ns, batch);
+  _cleanup_closedir_ DIR *d = opendir (dir);
+  struct cpb_task_manifest **v = NULL;
+  size_t n = 0;
+  struct dirent *de;
+
+  if (d == NULL && errno == ENOENT)
+    return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no batch '%s' in namespace '%s' of '%s'",
+                          batch, ns, root);
+  if (d == NULL)
+    return cpb_error_errno (err, errno, "cannot open '%s'", dir);
+  while ((de = readdir (d)))
+    {
+      _cleanup_free_ char *path = NULL;
+
+      if (de->d_name[0] == '.' || !has_suffix (de->d_name, ".json"))
+        continue;
+      path = cpb_xasprintf ("%s/%s", dir, de->d_name);
+      v = cpb_xrealloc (v, (n + 1) * sizeof *v);
+      if (cpb_store_read_manifest (path, &v[n], err) < 0)
+        {
+          cpb_task_manifests_free (v, n);
+          return -1;
+        }
+      n++;
+    }
+  qsort (v, n, sizeof *v, manifest_cmp);
+  *ret = v;
+  *ret_n = n;
+  return 0;
+}
+
+void
+cpb_store_batches_free (struct cpb_store_batch *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      free (v[i].namespace);
+      free (v[i].batch);
+    }
+  free (v);
+}
+
+/* Fill B's counts and sizes from the files of its directory. */
+static int
+batch_scan (const char *root, struct cpb_store_batch *b, cpb_error **err)
+{
+  _cleanup_free_ char *dir = cpb_xasprintf ("%s/%s/%s", root, b->namespace, b->batch);
+  struct cpb_task_manifest **tasks = NULL;
+  _cleanup_closedir_ DIR *d = opendir (dir);
+  struct dirent *de;
+  struct stat st;
+
+  if (d == NULL)
+    return cpb_error_errno (err, errno, "cannot open '%s'", dir);
+  if (fstat (dirfd (d), &st) == 0)
+    b->newest = st.st_mtime;
+  while ((de = readdir (d)))
+    if (de->d_name[0] != '.' && fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        && S_ISREG (st.st_mode))
+      b->bytes += st.st_size;
+  if (cpb_store_list_tasks (root, b->namespace, b->batch, &tasks, &b->tasks, err) < 0)
+    return -1;
+  for (size_t i = 0; i < b->tasks; i++)
+    {
+      b->done += tasks[i]->state == CPB_TASK_DONE;
+      b->failed += tasks[i]->state == CPB_TASK_FAILED;
+      b->cancelled += tasks[i]->state == CPB_TASK_CANCELLED;
+      if (i == 0 || tasks[i]->finished > b->newest)
+        b->newest = tasks[i]->finished ? tasks[i]->finished : b->newest;
+    }
+  cpb_task_manifests_free (tasks, b->tasks);
+  return 0;
+}
+
+static int
+batch_cmp (const void *pa, const void *pb)
+{
+  const struct cpb_store_batch *a = pa, *b = pb;
+  int c = strcmp (a->namespace, b->namespace);
+
+  if (c)
+    return c;
+  if (a->newest != b->newest)
+    return a->newest > b->newest ? -1 : 1;
+  return strcmp (a->batch, b->batch);
+}
+
+/* Append the batches of namespace NS to *V. */
+static int
+list_namespace (const char *root, const char *ns, struct cpb_store_batch **v, size_t *n,
+                cpb_error **err)
+{
+  _cleanup_free_ char *dir = cpb_xasprintf ("%s/%s", root, ns);
+  _cleanup_closedir_ DIR *d = opendir (dir);
+  struct dirent *de;
+
+  if (d == NULL)
+    return errno == ENOENT ? 0 : cpb_error_errno (err, errno, "cannot open '%s'", dir);
+  while ((de = readdir (d)))
+    {
+      struct cpb_store_batch *b;
+      struct stat st;
+
+      if (de->d_name[0] == '.' || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || !S_ISDIR (st.st_mode))
+        continue;
+      *v = cpb_xrealloc (*v, (*n + 1) * sizeof **v);
+      b = &(*v)[(*n)++];
+      memset (b, 0, sizeof *b);
+      b->namespace = cpb_xstrdup (ns);
+      b->batch = cpb_xstrdup (de->d_name);
+      if (batch_scan (root, b, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+int
+cpb_store_list_batches (const char *root, const char *ns, struct cpb_store_batch **ret,
+                        size_t *ret_n, cpb_error **err)
+{
+  _cleanup_closedir_ DIR *d = NULL;
+  struct cpb_store_batch *v = NULL;
+  struct dirent *de;
+  size_t n = 0;
+  int r = 0;
+
+  if (ns)
+    r = list_namespace (root, ns, &v, &n, err);
+  else if ((d = opendir (root)) == NULL && errno != ENOENT)
+    return cpb_error_errno (err, errno, "cannot open '%s'", root);
+  while (r == 0 && d && (de = readdir (d)))
+    if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+      r = list_namespace (root, de->d_name, &v, &n, err);
+  if (r < 0)
+    {
+      cpb_store_batches_free (v, n);
+      return -1;
+    }
+  qsort (v, n, sizeof *v, batch_cmp);
+  *ret = v;
+  *ret_n = n;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static int
+open_task_archive (struct archive *a, int fd, int out_fd)
+{
+  archive_read_support_format_tar (a);
+  archive_read_support_filter_zstd (a);
+  if (archive_read_open_fd (a, fd, COPY_BLOCK) != ARCHIVE_OK)
+    return child_fail (out_fd, "%s", archive_error_string (a));
+  return 0;
+}
+
+/* In the child: hash the current member and report its name, size and digest. */
+static int
+verify_hash_member (struct archive *a, const char *name, int out_fd)
+{
+  _cleanup_sha256_ cpb_sha256 *h = cpb_sha256_new ();
+  char buf[COPY_BLOCK], hex[65];
+  uint64_t size = 0;
+  la_ssize_t n;
+
+  while ((n = archive_read_data (a, buf, sizeof buf)) > 0)
+    {
+      cpb_sha256_update (h, buf, n);
+      size += n;
+    }
+  if (n < 0)
+    return child_fail (out_fd, "member '%s': %s", name, archive_error_string (a));
+  cpb_sha256_finish (TAKE_PTR (h), hex);
+  return frame_emit (out_fd, FRAME_HASH, 0, name, 64, (time_t) size, hex);
+}
+
+static int
+verify_manifest_member (struct archive *a, struct archive_entry *e, int out_fd)
+{
+  int64_t size = archive_entry_size (e);
+  _cleanup_free_ char *text = NULL;
+  la_ssize_t n;
+
+  if (size < 0 || size > MANIFEST_MAX)
+    return child_fail (out_fd, "the manifest has no size or is too large");
+  text = cpb_xmalloc (size + 1);
+  n = archive_read_data (a, text, size);
+  if (n != size)
+    return child_fail (out_fd, "the manifest is truncated");
+  return frame_emit (out_fd, FRAME_MANIFEST, 0, "", size, 0, text);
+}
+
+static int
+verify_members (int in_fd, int out_fd)
+{
+  _cleanup_archive_read_ struct archive *a = archive_read_new ();
+  struct archive_entry *e;
+  size_t count = 0;
+  int r;
+
+  if (open_task_archive (a, in_fd, out_fd) < 0)
+    return -1;
+  while ((r = archive_read_next_header (a, &e)) != ARCHIVE_EOF)
+    {
+      const char *name = archive_entry_pathname (e);
+
+      if (r < ARCHIVE_WARN)
+        return child_fail (out_fd, "%s", archive_error_string (a));
+      if (++count > MEMBERS_MAX || name == NULL || strlen (name) > MEMBER_PATH_MAX)
+        return child_fail (out_fd, "too many members or an overlong name");
+      if (count == 1 && strcmp (name, ".cpb/manifest.json") != 0)
+        return child_fail (out_fd, "the first member is not .cpb/manifest.json");
+      if (count == 1)
+        r = verify_manifest_member (a, e, out_fd);
+      else if (archive_entry_filetype (e) == AE_IFREG && archive_entry_hardlink (e) == NULL)
+        r = verify_hash_member (a, name, out_fd);
+      else if (archive_entry_filetype (e) == AE_IFDIR)
+        r = 0;
+      else
+        return child_fail (out_fd, "member '%s' is neither a file nor a directory", name);
+      if (r < 0)
+        return -1;
+    }
+  return frame_emit (out_fd, FRAME_END, 0, "", 0, 0, NULL);
+}
+
+static int
+verify_child (void *arg, int in_fd, int out_fd, cpb_error **err)
+{
+  return child_result (verify_members (in_fd, out_fd), err);
+}
+
+/* Frames of a child that ran to its end, handed to ON_FRAME; the child's error wins. */
+typedef int (*frame_fn) (int fd, const struct frame *f, const char *name, void *data,
+                         cpb_error **err);
+
+static int
+read_frames (int fd, frame_fn on_frame, void *data, cpb_error **err)
+{
+  char name[MEMBER_PATH_MAX + 1];
+  struct frame f;
+  int r;
+
+  if (lseek (fd, 0, SEEK_SET) < 0)
+    return cpb_error_errno (err, errno, "cannot rewind the spool");
+  while ((r = frame_read (fd, &f, name, err)) > 0)
+    {
+      if (f.type == FRAME_END)
+        return 0;
+      if (f.type == FRAME_ERROR)
+        return frame_read_error (fd, &f, err);
+      if (on_frame (fd, &f, name, data, err) < 0)
+        return -1;
+    }
+  return r < 0 ? -1 : cpb_error_set (err, CPB_ERR_FAILED, "the parsing child stopped early");
+}
+
+struct verify_state
+{
+  const char *path;
+  struct cpb_task_manifest *m;
+  bool *seen;
+};
+
+static int
+verify_frame (int fd, const struct frame *f, const char *name, void *data, cpb_error **err)
+{
+  struct verify_state *v = data;
+  _cleanup_free_ char *text = NULL;
+  char hex[65];
+
+  if (f->type == FRAME_MANIFEST && v->m == NULL && f->size <= MANIFEST_MAX)
+    {
+      text = cpb_xmalloc (f->size + 1);
+      if (read_all (fd, text, f->size) != (ssize_t) f->size)
+        return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child sent a truncated manifest");
+      if (cpb_task_manifest_from_json (".cpb/manifest.json", text, f->size, &v->m, err) < 0)
+        return -1;
+      v->seen = cpb_xcalloc (v->m->n_files + 1, sizeof *v->seen);
+      return 0;
+    }
+  if (f->type != FRAME_HASH || v->m == NULL || f->size != 64 || read_all (fd, hex, 64) != 64)
+    return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child sent an unexpected frame");
+  hex[64] = '\0';
+  for (size_t i = 0; i < v->m->n_files; i++)
+    if (!v->seen[i] && strcmp (v->m->files[i].path, name) == 0)
+      {
+        v->seen[i] = true;
+        if (v->m->files[i].size != (uint64_t) f->mtime || strcmp (v->m->files[i].sha256, hex))
+          return cpb_error_set (err, CPB_ERR_FAILED, "member '%s' does not match the manifest",
+                                name);
+        return 0;
+      }
+  return cpb_error_set (err, CPB_ERR_FAILED, "member '%s' is not in the manifest", name);
+}
+
+static const char *
+tmp_dir (void)
+{
+  const char *t = getenv ("TMPDIR");
+
+  return t && t[0] == '/' ? t : "/tmp";
+}
+
+int
+cpb_store_verify (const char *archive_path, cpb_error **err)
+{
+  struct verify_state v = { archive_path, NULL, NULL };
+  _cleanup_close_ int afd = open (archive_path, O_RDONLY | O_CLOEXEC);
+  _cleanup_close_ int spool = -1;
+  int r;
+
+  if (afd < 0)
+    return cpb_error_errno (err, errno, "cannot open '%s'", archive_path);
+  spool = anonymous_file (tmp_dir (), err);
+  if (spool < 0)
+    return -1;
+  /* The child writes to a file, not a pipe: cpb_sandbox_run waits for it, and a pipe nobody
+     reads would fill up and stall it. */
+  r = cpb_sandbox_run (verify_child, NULL, afd, spool, err);
+  if (r >= 0)
+    r = read_frames (spool, verify_frame, &v, err);
+  for (size_t i = 0; r >= 0 && v.m && i < v.m->n_files; i++)
+    if (!v.seen[i])
+      r = cpb_error_set (err, CPB_ERR_FAILED, "member '%s' of the manifest is missing",
+                         v.m->files[i].path);
+  if (r >= 0 && v.m == NULL)
+    r = cpb_error_set (err, CPB_ERR_FAILED, "no manifest");
+  cpb_task_manifest_free (v.m);
+  free (v.seen);
+  return r < 0 ? cpb_error_prefix (err, "verifying '%s'", archive_path) : 0;
+}
+
+/* ---------------------------------------------------------------- safe extraction */
+
+/* Why member E may not be extracted at all, or NULL.  Checked on every member, selected or
+   not: an archive holding one hostile member is not trusted for any. */
+static const char *
+refusal (struct archive_entry *e, const char *raw, const char *clean)
+{
+  const char *hard = archive_entry_hardlink (e);
+  const char *sym = archive_entry_symlink (e);
+  _cleanup_free_ char *hard_clean = NULL, *sym_clean = NULL;
+
+  if (raw[0] == '/')
+    return "absolute path";
+  if (clean == NULL)
+    return "'..' in its path";
+  if (hard)
+    {
+      hard_clean = cpb_store_clean_member (hard);
+      return hard_clean == NULL || hard_clean[0] == '\0' ? "hard link out of the directory" : NULL;
+    }
+  switch (archive_entry_filetype (e))
+    {
+    case AE_IFREG:
+    case AE_IFDIR:
+      return NULL;
+    case AE_IFLNK:
+      /* Only links that lead downwards: a target without '..' cannot leave the directory,
+         whatever other links it passes through (docs/store.md, "safety"). */
+      if (sym == NULL || sym[0] == '/')
+        return "symbolic link to an absolute path";
+      sym_clean = cpb_store_clean_member (sym);
+      return sym_clean == NULL || sym_clean[0] == '\0' ? "symbolic link out of the directory" : NULL;
+    default:
+      return "device node, fifo or socket";
+    }
+}
+
+static bool
+selected (const struct cpb_fetch_options *o, const char *name)
+{
+  if (o->includes && o->includes[0] && !match_any (o->includes, name))
+    return false;
+  return !match_any (o->excludes, name);
+}
+
+static int
+extract_copy (struct archive *a, struct archive *disk, const char *name, int out_fd)
+{
+  const void *buf;
+  size_t len;
+  la_int64_t off;
+  int r;
+
+  while ((r = archive_read_data_block (a, &buf, &len, &off)) == ARCHIVE_OK)
+    if (archive_write_data_block (disk, buf, len, off) < ARCHIVE_OK)
+      return child_fail (out_fd, "member '%s': %s", name, archive_error_string (disk));
+  if (r != ARCHIVE_EOF)
+    return child_fail (out_fd, "member '%s': %s", name, archive_error_string (a));
+  if (archive_write_finish_entry (disk) < ARCHIVE_OK)
+    return child_fail (out_fd, "member '%s': %s", name, archive_error_string (disk));
+  return 0;
+}
+
+/* One member: refuse, skip, or write it below the current directory (the staging one). */
+static int
+extract_member (struct archive *a, struct archive *disk, struct archive_entry *e,
+                const struct cpb_fetch_options *o, size_t *files, int out_fd)
+{
+  const char *raw = archive_entry_pathname (e);
+  _cleanup_free_ char *clean = raw ? cpb_store_clean_member (raw) : NULL;
+  _cleanup_free_ char *hard = NULL;
+  const char *why = raw ? refusal (e, raw, clean) : "no name";
+
+  if (why)
+    return child_fail (out_fd, "refusing member '%s': %s", raw ? raw : "", why);
+  if (clean[0] == '\0' || !selected (o, clean))
+    return 0;
+  if (archive_entry_hardlink (e))
+    {
+      hard = cpb_store_clean_member (archive_entry_hardlink (e));
+      if (!selected (o, hard))
+        return 0;
+      archive_entry_set_hardlink (e, hard);
+    }
+  archive_entry_set_pathname (e, clean);
+  archive_entry_set_perm (e, (archive_entry_perm (e) & 0777)
+                                 | (archive_entry_filetype (e) == AE_IFDIR ? 0700 : 0600));
+  if (archive_write_header (disk, e) < ARCHIVE_OK)
+    return child_fail (out_fd, "refusing member '%s': %s", raw, archive_error_string (disk));
+  if (archive_entry_filetype (e) == AE_IFREG)
+    (*files)++;
+  return extract_copy (a, disk, raw, out_fd);
+}
+
+static int
+extract_members (int in_fd, const struct cpb_fetch_options *o)
+{
+  _cleanup_archive_read_ struct archive *a = archive_read_new ();
+  _cleanup_archive_write_ struct archive *disk = archive_write_disk_new ();
+  struct archive_entry *e;
+  size_t count = 0, files = 0;
+  int r;
+
+  /* libarchive's own guards on top of refusal(): no '..', no absolute names, never write
+     through a symbolic link, never restore owners or set-id bits. */
+  archive_write_disk_set_options (disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM
+                                            | ARCHIVE_EXTRACT_SECURE_SYMLINKS
+                                            | ARCHIVE_EXTRACT_SECURE_NODOTDOT
+                                            | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+  if (open_task_archive (a, in_fd, -1) < 0)
+    return -1;
+  while ((r = archive_read_next_header (a, &e)) != ARCHIVE_EOF)
+    {
+      if (r < ARCHIVE_WARN)
+        return child_fail (-1, "%s", archive_error_string (a));
+      if (++count > MEMBERS_MAX || files >= INT32_MAX)
+        return child_fail (-1, "more than %d members", MEMBERS_MAX);
+      if (extract_member (a, disk, e, o, &files, -1) < 0)
+        return -1;
+    }
+  if (archive_write_close (disk) != ARCHIVE_OK)
+    return child_fail (-1, "%s", archive_error_string (disk));
+  return (int) files;
+}
+
+/* In the sandbox: extract the archive on IN_FD into the directory OUT_FD; the result is the
+   number of files. */
+static int
+extract_child (void *arg, int in_fd, int out_fd, cpb_error **err)
+{
+  if (fchdir (out_fd) < 0)
+    return cpb_error_errno (err, errno, "cannot enter the staging directory");
+  return child_result (extract_members (in_fd, arg), err);
+}
+
+/* rm -rf NAME in DFD without following any symbolic link: what it removes may have been
+   written by a hostile archive. */
+static int
+remove_tree_at (int dfd, const char *name)
+{
+  _cleanup_closedir_ DIR *d = NULL;
+  struct dirent *de;
+  int fd;
+
+  if (unlinkat (dfd, name, 0) == 0 || errno == ENOENT)
+    return 0;
+  if (errno != EISDIR && errno != EPERM)
+    return -1;
+  fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || (d = fdopendir (fd)) == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  while ((de = readdir (d)))
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      remove_tree_at (dirfd (d), de->d_name);
+  return unlinkat (dfd, name, AT_REMOVEDIR);
+}
+
+static int
+remove_tree (const char *path)
+{
+  return remove_tree_at (AT_FDCWD, path);
+}
+
+/* Move STAGING to FINAL, replacing what FINAL held only when FORCE, and only once the new
+   contents are complete. */
+static int
+extract_install (const char *dest, const char *staging, const char *final, bool force,
+                 cpb_error **err)
+{
+  _cleanup_free_ char *old = NULL;
+
+  if (rename (staging, final) == 0)
+    return 0;
+  if ((errno != EEXIST && errno != ENOTEMPTY && errno != ENOTDIR) || !force)
+    return cpb_error_errno (err, errno, "cannot create '%s'", final);
+  old = cpb_xasprintf ("%s/.cpb-old-XXXXXX", dest);
+  if (mkdtemp (old) == NULL)
+    return cpb_error_errno (err, errno, "cannot create a directory in '%s'", dest);
+  if (rename (final, old) < 0 || rename (staging, final) < 0)
+    {
+      cpb_error_errno (err, errno, "cannot replace '%s'", final);
+      rename (old, final);
+      remove_tree (old);
+      return -1;
+    }
+  remove_tree (old);
+  return 0;
+}
+
+int
+cpb_store_extract (const char *archive_path, const char *dest, const char *task,
+                   const struct cpb_fetch_options *opts, size_t *ret_files, cpb_error **err)
+{
+  _cleanup_free_ char *final = NULL, *staging = NULL;
+  _cleanup_close_ int sfd = -1, afd = -1;
+  struct stat st;
+  int files = -1;
+
+  if (cpb_check_name ("task", task, err) < 0 || cpb_mkdir_p (dest, 0755, err) < 0)
+    return -1;
+  final = cpb_xasprintf ("%s/%s", dest, task);
+  if (!opts->force && lstat (final, &st) == 0)
+    return cpb_error_set (err, CPB_ERR_FAILED, "'%s' already exists (--force replaces it)",
+                          final);
+  staging = cpb_xasprintf ("%s/.cpb-fetch-XXXXXX", dest);
+  if (mkdtemp (staging) == NULL)
+    return cpb_error_errno (err, errno, "cannot create a directory in '%s'", dest);
+  sfd = open (staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  afd = open (archive_path, O_RDONLY | O_CLOEXEC);
+  if (sfd < 0 || afd < 0)
+    cpb_error_errno (err, errno, "cannot open '%s'", sfd < 0 ? staging : archive_path);
+  else
+    files = cpb_sandbox_run (extract_child, (void *) opts, afd, sfd, err);
+  if (files < 0 || fchmod (sfd, 0755) < 0
+      || extract_install (dest, staging, final, opts->force, err) < 0)
+    {
+      remove_tree (staging);
+      return cpb_error_prefix (err, "task '%s'", task);
+    }
+  if (ret_files)
+    *ret_files = (size_t) files;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- pruning */
+
+int
+cpb_parse_duration (const char *text, time_t *ret, cpb_error **err)
+{
+  static const struct { char unit; long seconds; } units[] = {
+    { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 },
+  };
+  char *end;
+  long long n;
+
+  errno = 0;
+  n = strtoll (text, &end, 10);
+  if (end == text || n < 0 || errno || n > (1LL << 40))
+    return cpb_error_set (err, CPB_ERR_INPUT, "invalid duration '%s' (e.g. 30d, 12h, 90m)", text);
+  if (*end == '\0')
+    {
+      *ret = n;
+      return 0;
+    }
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+    if (end[0] == units[i].unit && end[1] == '\0')
+      {
+        *ret = n * units[i].seconds;
+        return 0;
+      }
+  return cpb_error_set (err, CPB_ERR_INPUT, "invalid duration '%s' (units: s, m, h, d, w)", text);
+}
+
+/* Whether RULE removes B, the RANK-th newest batch of its namespace among the candidates. */
+static bool
+prune_selects (const struct cpb_prune_rule *rule, const struct cpb_store_batch *b, size_t rank,
+               time_t now)
+{
+  if (rule->batch_glob && fnmatch (rule->batch_glob, b->batch, 0) != 0)
+    return false;
+  if (rule->keep_last >= 0 && rank < (size_t) rule->keep_last)
+    return false;
+  if (rule->older_than > 0 && b->newest > now - rule->older_than)
+    return false;
+  return rule->keep_last >= 0 || rule->older_than > 0;
+}
+
+static int
+prune_batch (const char *root, const struct cpb_store_batch *b, cpb_error **err)
+{
+  _cleanup_free_ char *dir = cpb_xasprintf ("%s/%s/%s", root, b->namespace, b->batch);
+  _cleanup_free_ char *hidden
+      = cpb_xasprintf ("%s/%s/.%s.prune-%d", root, b->namespace, b->batch, (int) getpid ());
+
+  if (rename (dir, hidden) < 0)
+    return cpb_error_errno (err, errno, "cannot rename '%s'", dir);
+  if (remove_tree (hidden) < 0)
+    return cpb_error_errno (err, errno, "cannot remove '%s'", hidden);
+  return 0;
+}
+
+int
+cpb_store_prune (const char *root, const struct cpb_prune_rule *rule, time_t now,
+                 struct cpb_store_batch **ret, size_t *ret_n, cpb_error **err)
+{
+  struct cpb_store_batch *all = NULL, *out = NULL;
+  _cleanup_free_ char *prev_ns = NULL;
+  size_t n = 0, n_out = 0, rank = 0;
+  int r = 0;
+
+  if (cpb_store_list_batches (root, rule->ns, &all, &n, err) < 0)
+    return -1;
+  out = cpb_xcalloc (n + 1, sizeof *out);
+  for (size_t i = 0; i < n && r == 0; i++)
+    {
+      bool candidate = !rule->batch_glob || fnmatch (rule->batch_glob, all[i].batch, 0) == 0;
+
+      if (prev_ns == NULL || strcmp (all[i].namespace, prev_ns) != 0)
+        {
+          free (prev_ns);
+          prev_ns = cpb_xstrdup (all[i].namespace);
+          rank = 0;
+        }
+      if (prune_selects (rule, &all[i], rank, now) && (rule->dry_run || (r = prune_batch (root, &all[i], err)) == 0))
+        {
+          out[n_out++] = all[i];
+          memset (&all[i], 0, sizeof all[i]);
+        }
+      rank += candidate;
+    }
+  cpb_store_batches_free (all, n);
+  if (r < 0)
+    {
+      cpb_store_batches_free (out, n_out);
+      return -1;
+    }
+  *ret = out;
+  *ret_n = n_out;
+  return 0;
 }

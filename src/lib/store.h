@@ -101,9 +101,9 @@ bool cpb_glob_match (const char *pattern, const char *path);
    does: the output rule above. */
 bool cpb_glob_match_tree (const char *pattern, const char *path);
 
-/* Turn a tar member name into the store's form: strip leading "./" and trailing "/", refuse
-   (return NULL) absolute names, empty names, "." and ".." components, and NUL-free overlong
-   names.  The check every reader and writer of members shares. */
+/* Turn a tar member name into the store's form: drop "." and empty components (so "./a/"
+   is "a", and the archive root "./" is ""), refuse (return NULL) absolute names, ".."
+   components and names longer than 4096 bytes.  The check every reader and writer shares. */
 char *cpb_store_clean_member (const char *name);
 
 /* ---- writing ---- */
@@ -216,6 +216,10 @@ struct cpb_prune_rule
    is first renamed to a hidden name, so a crash midway never leaves a half batch listed. */
 int cpb_store_prune (const char *root, const struct cpb_prune_rule *rule, time_t now,
                      struct cpb_store_batch **ret, size_t *ret_n, cpb_error **err);
+
+/* The writer's tar filter run in-process over IN_FD, frames to OUT_FD: only for the fuzzer
+   (tests/fuzz/fuzz-tar-filter.c), which needs the parser without a fork to see crashes. */
+int cpb_store_filter_for_fuzzing (int in_fd, int out_fd, char *const *outputs);
 
 /* Parse "30d", "12h", "90m", "45s", "2w" (or a bare number of seconds) into seconds. */
 int cpb_parse_duration (const char *text, time_t *ret, cpb_error **err);
