@@ -276,6 +276,24 @@ parse_mode (const char *s, int *ret)
   return 0;
 }
 
+/* A sha256 given with src pins the file: a changed input fails the load, not a later task. */
+static void
+check_src_digest (struct ctx *c, const cpb_yaml_node *n, const struct cpb_pod_file *f,
+                  const char *name, const struct stat *st)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  char hex[CPB_SHA256_HEX_LEN + 1];
+
+  if (!S_ISREG (st->st_mode))
+    cpb_yaml_diag (c->d, cpb_yaml_lookup (n, "sha256"), name,
+                   "'sha256' applies to a file, and '%s' is not a regular file", f->src);
+  else if (cpb_sha256_file (f->src_path, hex, &err) < 0)
+    cpb_yaml_diag (c->d, cpb_yaml_lookup (n, "src"), name, "%s", err->msg);
+  else if (strcmp (hex, f->sha256) != 0)
+    cpb_yaml_diag (c->d, cpb_yaml_lookup (n, "sha256"), name,
+                   "'%s' has sha256 %s, not the one given", f->src, hex);
+}
+
 static void
 check_file_source (struct ctx *c, const cpb_yaml_node *n, struct cpb_pod_file *f, const char *name)
 {
@@ -295,6 +313,8 @@ check_file_source (struct ctx *c, const cpb_yaml_node *n, struct cpb_pod_file *f
   if (stat (f->src_path, &st) < 0)
     cpb_yaml_diag (c->d, cpb_yaml_lookup (n, "src"), name, "'%s' not found in '%s'", f->src,
                    c->spec->dir);
+  else if (f->sha256)
+    check_src_digest (c, n, f, name, &st);
 }
 
 static bool

@@ -72,7 +72,7 @@ test_good (void)
   is_str (solver->files[1].dest, "/opt/mesh/", "dest into a directory");
   is_int (solver->files[2].mode, -1, "mode absent is -1");
   is_int (solver->n_run, 2, "two run steps");
-  is_int (solver->run[1].pos.line, 39, "a run step keeps its line");
+  is_int (solver->run[1].pos.line, 40, "a run step keeps its line");
   is_str (solver->run[1].cmd, "set -x\necho two\n", "a block run step");
   is_str (solver->workdir, "/work", "workdir merged from an anchor");
   is_str (cpb_strmap_get (&solver->labels, "org.example.team"), "cfd", "labels merged from an anchor");
@@ -151,6 +151,21 @@ test_cycles_and_order (void)
 }
 
 static void
+test_digests (void)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  _cleanup_pods_spec_ cpb_pods_spec *spec = NULL;
+
+  ok (cpb_pods_spec_load (DATA "digest.yaml", &spec, &err) < 0, "wrong digests are refused");
+  ok (strstr (err->msg, "digest.yaml:7:17: image 'pinned': files item 1: 'files/solver.conf' has sha256 ") != NULL,
+      "a digest that does not match");
+  ok (strstr (err->msg, "digest.yaml:10:17: image 'pinned': files item 2: 'sha256' applies to a file, and 'files' is not a regular file") != NULL,
+      "a digest for a directory");
+  ok (strstr (err->msg, "digest.yaml:11:14: image 'pinned': files item 3: 'files/missing.sh' not found in '") != NULL,
+      "a missing source");
+}
+
+static void
 test_examples (void)
 {
   static const char *const examples[] = { "pods.yaml", "pods-debian.yaml", NULL };
@@ -204,6 +219,7 @@ main (void)
   test_good ();
   test_bad ();
   test_cycles_and_order ();
+  test_digests ();
   test_examples ();
   test_messages ();
   return done_testing ();
