@@ -42,7 +42,7 @@ const char *cpb_diag_file (const cpb_diag *d);
 
 /* If any problem was recorded, set *ERR to one CPB_ERR_INPUT error holding every line in
    file order (identical lines once) and return -1; otherwise return 0.  Past a limit
-   (CPB_DIAG_MAX lines) the rest is summarised as "... and N more errors". */
+   (CPB_DIAG_MAX lines) the rest is cut with a last line saying so. */
 int cpb_diag_to_error (const cpb_diag *d, cpb_error **err);
 
 #define CPB_DIAG_MAX 100

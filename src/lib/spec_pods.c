@@ -241,6 +241,18 @@ load_strmap (struct ctx *c, const cpb_yaml_node *map, const char *key, cpb_strma
                     c->name, key, ret->items[i].key, problem);
 }
 
+/* An ENV instruction holds one line: a value with a line break cannot be rendered. */
+static void
+check_env_values (struct ctx *c, const cpb_yaml_node *map, const cpb_strmap *env)
+{
+  const cpb_yaml_node *env_node = cpb_yaml_lookup (map, "env");
+
+  for (size_t i = 0; i < env->n; i++)
+    if (has_newline (env->items[i].value))
+      cpb_yaml_diag (c->d, cpb_yaml_lookup (env_node, env->items[i].key), c->name,
+                     "env: the value of '%s' must be one line", env->items[i].key);
+}
+
 static bool
 is_user_label (const char *s)
 {
@@ -498,6 +510,7 @@ load_image (struct ctx *c, const cpb_yaml_node *map, size_t idx, struct cpb_pod_
   load_packages (&ic, map, img);
   load_strmap (&ic, map, "env", &img->env, is_env_name,
                "is not a variable name (letters, digits and _, not starting with a digit)");
+  check_env_values (&ic, map, &img->env);
   load_files (&ic, map, img);
   load_run (&ic, map, img);
   get_checked_str (&ic, map, "workdir", &img->workdir, is_clean_abs_path,

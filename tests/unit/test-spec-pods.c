@@ -194,6 +194,7 @@ test_messages (void)
   _cleanup_free_ char *recipe = error_of ("images:\n  - {name: a, from: 'recipe:Bad_Name'}\n");
   _cleanup_free_ char *cmd = error_of ("images:\n  - {name: a, from: b, cmd: {x: 1}}\n");
   _cleanup_free_ char *ext = error_of ("x-anything: {a: 1}\nimages:\n  - {name: a, from: b}\n");
+  _cleanup_free_ char *envnl = error_of ("images:\n  - {name: a, from: b, env: {A: \"x\\ny\"}}\n");
   _cleanup_free_ char *file = error_of ("images:\n  - {name: a, from: b, files: [{src: f, dest: /f, sha256: abc}]}\n");
 
   is_str (empty, "pods.yaml: the file is empty: expected 'images:'", "empty file");
@@ -211,6 +212,7 @@ test_messages (void)
   ok (strstr (cmd, "'cmd' must be a string or a list of strings, not a mapping") != NULL, "cmd: %s", cmd);
   is_str (ext, "", "x- keys are ignored");
   ok (strstr (file, "'sha256' must be 64 hexadecimal digits") != NULL, "sha256: %s", file);
+  is_str (envnl, "pods.yaml:2:33: image 'a': env: the value of 'A' must be one line", "env values are one line");
 }
 
 int
