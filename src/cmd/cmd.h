@@ -50,5 +50,13 @@ CPB_VERB (images);
 CPB_VERB (export);
 CPB_VERB (doctor);
 CPB_VERB (run);
+CPB_VERB (status);
+CPB_VERB (logs);
+CPB_VERB (cancel);
+CPB_VERB (hold);
+CPB_VERB (release);
+CPB_VERB (fetch);
+CPB_VERB (archive);
+CPB_VERB (template);
 
 #endif

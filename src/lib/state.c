@@ -3,6 +3,7 @@
 #include "state.h"
 #include "xalloc.h"
 #include "buf.h"
+#include "paths.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -850,5 +851,21 @@ cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **err)
   if (sqlite3_step (s) != SQLITE_ROW)
     return db_error (st, err, "counting attempts");
   *ret = sqlite3_column_int (s, 0);
+  return 0;
+}
+
+int
+cpb_state_parse_batch (const char *arg, const char *default_ns, char **ret_ns, char **ret_batch,
+                       cpb_error **err)
+{
+  const char *slash = strchr (arg, '/');
+  _cleanup_free_ char *ns = slash ? cpb_xstrndup (arg, (size_t) (slash - arg))
+                                  : cpb_xstrdup (default_ns);
+  _cleanup_free_ char *batch = cpb_xstrdup (slash ? slash + 1 : arg);
+
+  if (cpb_check_name ("namespace", ns, err) < 0 || cpb_check_name ("batch", batch, err) < 0)
+    return -1;
+  *ret_ns = TAKE_PTR (ns);
+  *ret_batch = TAKE_PTR (batch);
   return 0;
 }

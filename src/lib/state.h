@@ -158,6 +158,11 @@ bool cpb_state_changed (cpb_state *st);
 /* How many attempts task ID has had over all runs, into *RET (for cpb status). */
 int cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **err);
 
+/* Split a command-line batch reference "BATCH" or "NAMESPACE/BATCH" into its parts, the
+   namespace defaulting to DEFAULT_NS; both checked with cpb_check_name (CPB_ERR_INPUT). */
+int cpb_state_parse_batch (const char *arg, const char *default_ns, char **ret_ns,
+                           char **ret_batch, cpb_error **err);
+
 static inline void
 cpb_sqlite3_stmt_finalizep (sqlite3_stmt **s)
 {
