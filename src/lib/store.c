@@ -2119,8 +2119,10 @@ cpb_store_extract (const char *archive_path, const char *dest, const char *task,
     return -1;
   final = cpb_xasprintf ("%s/%s", dest, task);
   if (!opts->force && lstat (final, &st) == 0)
-    return cpb_error_set (err, CPB_ERR_FAILED, "'%s' already exists (--force replaces it)",
-                          final);
+    {
+      cpb_error_set (err, CPB_ERR_FAILED, "'%s' already exists (--force replaces it)", final);
+      return cpb_error_prefix (err, "task '%s'", task);
+    }
   staging = cpb_xasprintf ("%s/.cpb-fetch-XXXXXX", dest);
   if (mkdtemp (staging) == NULL)
     return cpb_error_errno (err, errno, "cannot create a directory in '%s'", dest);
