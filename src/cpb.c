@@ -21,8 +21,6 @@ static const struct cpb_cmd commands[] = {
   { "export", cmd_export, "save an image as an OCI or docker archive" },
   { "template", cmd_template, "print a commented jobs.yaml to start a workload from" },
   { "run", cmd_run, "run the tasks of a jobs.yaml as containers, resuming what is not done" },
-  { "fetch", cmd_fetch, "extract the archived outputs of a batch's tasks, safely" },
-  { "archive", cmd_archive, "list, prune and verify the archive store" },
   { "status", cmd_status, "show the batches, or the tasks of a batch, and their states" },
   { "logs", cmd_logs, "print the output of a task, running or finished" },
   { "cancel", cmd_cancel, "cancel the unfinished tasks of a batch" },

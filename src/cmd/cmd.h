@@ -50,8 +50,6 @@ CPB_VERB (images);
 CPB_VERB (export);
 CPB_VERB (doctor);
 CPB_VERB (run);
-CPB_VERB (fetch);
-CPB_VERB (archive);
 CPB_VERB (status);
 CPB_VERB (logs);
 CPB_VERB (cancel);
