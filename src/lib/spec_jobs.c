@@ -1618,3 +1618,86 @@ cpb_jobs_spec_group (const cpb_jobs_spec *spec, const char *name)
       return &spec->groups[i];
   return NULL;
 }
+
+/* ---- the starting file of `cpb template` ---- */
+
+static const char template_full[]
+    = "# jobs.yaml: one workload for `cpb run jobs.yaml`.\n"
+      "# Every field is described in cpb-template(1) and docs/spec-jobs.md; editors check the\n"
+      "# file as you type with specs/jobs.schema.json (yaml-language-server: $schema=...).\n"
+      "\n"
+      "# Results go to ARCHIVE/NAMESPACE/BATCH/TASK.tar.zst: a new batch name keeps runs apart.\n"
+      "batch: my-sweep\n"
+      "# namespace: alice            # default: your login name\n"
+      "# description: what this batch is for\n"
+      "\n"
+      "# Settings every task gets unless its group (or list entry) sets them itself.\n"
+      "defaults:\n"
+      "  image: worker-base           # a pods.yaml image name or any OCI reference\n"
+      "  # requires: [awk]            # capabilities the image must offer\n"
+      "  resources:\n"
+      "    cpus: 1                    # may be fractional: 0.5\n"
+      "    memory: 256M               # K, M, G, T (powers of 1024)\n"
+      "    # counted: {licence: 1}    # held while the task runs; totals under 'limits'\n"
+      "  timeout: 10m                 # 90s, 15m, 2h, 1h30m; none by default\n"
+      "  retries: 1                   # extra attempts after a failure\n"
+      "  # priority: 0                # higher runs first\n"
+      "  # env: {OMP_NUM_THREADS: 1}  # merged key by key with a group's env\n"
+      "  # seccomp: default           # default | strict | none, or {profile: default, deny: [socket]}\n"
+      "  # network: none              # none | slirp\n"
+      "  # workdir: /work             # where inputs land and the command runs\n"
+      "\n"
+      "# limits: {licence: 4}         # farm-wide totals of counted resources\n"
+      "\n"
+      "# Files and directories (relative to this file) copied into every task's working\n"
+      "# directory; dest renames.\n"
+      "# inputs:\n"
+      "#   - model.awk\n"
+      "#   - {src: data/, dest: input}\n"
+      "\n"
+      "# What is kept of every task: globs relative to the working directory.\n"
+      "outputs:\n"
+      "  - \"*.csv\"\n"
+      "\n"
+      "# Runs once before the tasks; its outputs are copied into every task's working directory.\n"
+      "# If it fails, no task runs.\n"
+      "initialize:\n"
+      "  command: seq 1 100 > points.txt\n"
+      "  outputs: [points.txt]\n"
+      "\n"
+      "# The tasks: one per combination of the matrix axes (the first axis varies slowest).\n"
+      "# {alpha} is replaced by the parameter's value, also in name, env, inputs and outputs;\n"
+      "# {index}, {group} and {batch} are built in; write {{ for a literal {.  Each task also\n"
+      "# finds its parameters in the environment: $alpha and $CPB_PARAM_ALPHA.\n"
+      "tasks:\n"
+      "  matrix:\n"
+      "    alpha: [0.5, 1, 2]\n"
+      "    seed: {from: 1, to: 4}     # 1, 2, 3, 4\n"
+      "  # exclude: [{alpha: 2, seed: 4}]\n"
+      "  # include: [{alpha: 10, seed: 1}]\n"
+      "  name: run-{alpha}-{seed}      # default: tasks-0.5-1\n"
+      "  command: awk -v a={alpha} -v s={seed} '{{ print s, a * $1 }' points.txt > result.csv\n"
+      "  # list:                       # explicit tasks, besides or instead of a matrix\n"
+      "  #   - {name: special, params: {alpha: 7, seed: 0}}\n"
+      "\n"
+      "# More groups; 'after' and 'inputs_from' wait for the groups they name.\n"
+      "groups:\n"
+      "  reduce:\n"
+      "    inputs_from: [tasks]       # every task's outputs, under tasks/TASK/\n"
+      "    command: cat tasks/*/result.csv > all.csv\n"
+      "    outputs: [all.csv]\n";
+
+static const char template_minimal[] = "batch: my-batch\n"
+                                       "defaults:\n"
+                                       "  image: worker-base\n"
+                                       "outputs: [out.txt]\n"
+                                       "tasks:\n"
+                                       "  matrix:\n"
+                                       "    n: [1, 2, 3]\n"
+                                       "  command: echo {n} > out.txt\n";
+
+const char *
+cpb_jobs_template (bool minimal)
+{
+  return minimal ? template_minimal : template_full;
+}

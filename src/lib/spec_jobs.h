@@ -235,6 +235,10 @@ void cpb_jobs_spec_free (cpb_jobs_spec *spec);
 CPB_DEFINE_CLEANUP_FUNC (cpb_jobs_spec *, cpb_jobs_spec_free)
 #define _cleanup_jobs_spec_ _cleanup_ (cpb_jobs_spec_freep)
 
+/* A commented starting jobs.yaml (`cpb template`); MINIMAL: the shortest useful one.
+   Both load without error wherever they are saved (they name no input files). */
+const char *cpb_jobs_template (bool minimal);
+
 /* The group called NAME, or NULL. */
 const struct cpb_jobs_group *cpb_jobs_spec_group (const cpb_jobs_spec *spec, const char *name);
 

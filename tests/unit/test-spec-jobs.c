@@ -174,6 +174,30 @@ test_init_template (void)
       "and says where");
 }
 
+/* `cpb template` promises files that load as they are, from any directory. */
+static void
+test_template (void)
+{
+  for (int minimal = 0; minimal <= 1; minimal++)
+    {
+      _cleanup_error_ cpb_error *err = NULL;
+      _cleanup_jobs_spec_ cpb_jobs_spec *spec = NULL;
+      _cleanup_jobs_plan_ cpb_jobs_plan *plan = NULL;
+      const char *text = cpb_jobs_template (minimal);
+
+      if (!ok (cpb_jobs_spec_load_buffer ("template.yaml", "/", text, strlen (text), &spec, &err)
+                   == 0,
+               "the %s template loads", minimal ? "minimal" : "full"))
+        {
+          diag ("%s", err->msg);
+          continue;
+        }
+      ok (cpb_jobs_plan_new (spec, &plan, &err) == 0, "and expands");
+      is_int (cpb_jobs_plan_count (plan), minimal ? 3 : 13, "to its tasks");
+      ok (minimal || (spec->initialize && spec->n_groups == 2), "with initialize and reduce");
+    }
+}
+
 static void
 test_missing_file (void)
 {
@@ -214,6 +238,7 @@ main (void)
   test_good ();
   test_bad ();
   test_init_template ();
+  test_template ();
   test_missing_file ();
   test_examples ();
   return done_testing ();
