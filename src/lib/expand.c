@@ -426,7 +426,8 @@ report_duplicate (struct build *b, const struct cpb_jobs_group *g, enum task_sou
   const cpb_jobs_spec *spec = b->plan->spec;
   const struct plan_item *it = &b->plan->items[first];
   const struct cpb_jobs_group *fg = &spec->groups[it->group];
-  cpb_pos here = source_pos (g, src, ref);
+  const struct cpb_jobs_str *t = name_template (g, src, ref);
+  cpb_pos here = t ? t->pos : source_pos (g, src, ref);
   cpb_pos there = source_pos (fg, it->source, it->ref);
   _cleanup_buf_ cpb_buf what = CPB_BUF_INIT;
   struct task_vars fv;
@@ -440,8 +441,7 @@ report_duplicate (struct build *b, const struct cpb_jobs_group *g, enum task_sou
   cpb_diag_add (b->d, here.line, here.col,
                 "group '%s': duplicate task name '%s' (%s, at %s:%u:%u)%s", g->name, name,
                 what.data, cpb_diag_file (b->d), there.line, there.col,
-                name_template (g, src, ref) ? ""
-                                            : ": give the group a 'name' using every parameter");
+                t ? "" : ": give the group a 'name' using every parameter");
   task_vars_free (&fv);
 }
 
