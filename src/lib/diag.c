@@ -125,8 +125,8 @@ cpb_diag_to_error (const cpb_diag *d, cpb_error **err)
       const struct diag_entry *e = &sorted[i], *prev = i ? &sorted[i - 1] : NULL;
 
       /* A node shared through an alias is checked once per use: say it once. */
-      if (prev && prev->pos.line == e->pos.line && prev->pos.col == e->pos.col
-          && strcmp (prev->msg, e->msg) == 0)
+      if (prev && prev->pos.line == e->pos.line && prev->pos.col == e->pos.col &&
+          strcmp (prev->msg, e->msg) == 0)
         continue;
       if (shown == CPB_DIAG_MAX)
         {

@@ -52,12 +52,8 @@ static const cpb_yaml_key packages_keys[] = {
 };
 
 static const cpb_yaml_key file_keys[] = {
-  { "src", 0 },
-  { "url", 0 },
-  { "sha256", 0 },
-  { "dest", CPB_YAML_REQUIRED },
-  { "mode", 0 },
-  { NULL, 0 },
+  { "src", 0 },  { "url", 0 }, { "sha256", 0 }, { "dest", CPB_YAML_REQUIRED },
+  { "mode", 0 }, { NULL, 0 },
 };
 
 /* What a validator needs besides the node: where to record, and how to name things. */
@@ -72,10 +68,10 @@ struct ctx
 static bool
 matches (const char *s, const char *first, const char *rest)
 {
-  if (*s == '\0' || !(isalnum ((unsigned char) *s) || strchr (first, *s)))
+  if (*s == '\0' || !(isalnum ((unsigned char)*s) || strchr (first, *s)))
     return false;
   for (s++; *s; s++)
-    if (!(isalnum ((unsigned char) *s) || strchr (rest, *s)))
+    if (!(isalnum ((unsigned char)*s) || strchr (rest, *s)))
       return false;
   return true;
 }
@@ -84,7 +80,7 @@ static bool
 is_lower_name (const char *s)
 {
   for (const char *p = s; *p; p++)
-    if (isupper ((unsigned char) *p))
+    if (isupper ((unsigned char)*p))
       return false;
   return matches (s, "", "._-");
 }
@@ -93,7 +89,7 @@ static bool
 has_space_or_control (const char *s)
 {
   for (; *s; s++)
-    if (isspace ((unsigned char) *s) || iscntrl ((unsigned char) *s))
+    if (isspace ((unsigned char)*s) || iscntrl ((unsigned char)*s))
       return true;
   return false;
 }
@@ -170,8 +166,7 @@ load_capabilities (struct ctx *c, const cpb_yaml_node *map, struct cpb_pod_image
   const cpb_yaml_node *list = cpb_yaml_lookup (map, "capabilities");
 
   if (cpb_yaml_get_strv (c->d, map, "capabilities", c->name, &img->capabilities,
-                         &img->n_capabilities)
-      <= 0)
+                         &img->n_capabilities) <= 0)
     return;
   /* They are joined with ',' into the io.cpb.capabilities label and matched as words. */
   for (size_t i = 0; i < img->n_capabilities; i++)
@@ -206,12 +201,13 @@ load_packages (struct ctx *c, const cpb_yaml_node *map, struct cpb_pod_image *im
   img->packages_pos = pk->pos;
   if (cpb_yaml_check_keys (c->d, pk, packages_keys, name) < 0 && pk->kind != CPB_YAML_MAPPING)
     return;
-  if (cpb_yaml_get_str (c->d, pk, "manager", name, &mgr) > 0 && parse_manager (mgr, &img->pkg_manager) < 0)
+  if (cpb_yaml_get_str (c->d, pk, "manager", name, &mgr) > 0 &&
+      parse_manager (mgr, &img->pkg_manager) < 0)
     {
-      const char *hint = cpb_suggest (mgr, managers, (size_t) -1);
-      cpb_yaml_diag (c->d, cpb_yaml_lookup (pk, "manager"), name,
-                     "unknown package manager '%s' (%s%s%s)", mgr, hint ? "did you mean '" : "one of apt, dnf, apk",
-                     hint ? hint : "", hint ? "'?" : "");
+      const char *hint = cpb_suggest (mgr, managers, (size_t)-1);
+      cpb_yaml_diag (
+          c->d, cpb_yaml_lookup (pk, "manager"), name, "unknown package manager '%s' (%s%s%s)", mgr,
+          hint ? "did you mean '" : "one of apt, dnf, apk", hint ? hint : "", hint ? "'?" : "");
     }
   if (cpb_yaml_get_strv (c->d, pk, "install", name, &img->packages, &img->n_packages) <= 0)
     return;
@@ -225,7 +221,7 @@ load_packages (struct ctx *c, const cpb_yaml_node *map, struct cpb_pod_image *im
 static bool
 is_env_name (const char *s)
 {
-  return !isdigit ((unsigned char) s[0]) && matches (s, "_", "_");
+  return !isdigit ((unsigned char)s[0]) && matches (s, "_", "_");
 }
 
 /* A string map whose keys must satisfy CHECK (described by PROBLEM). */
@@ -237,8 +233,8 @@ load_strmap (struct ctx *c, const cpb_yaml_node *map, const char *key, cpb_strma
     return;
   for (size_t i = 0; i < ret->n; i++)
     if (check && !check (ret->items[i].key))
-      cpb_diag_add (c->d, ret->items[i].pos.line, ret->items[i].pos.col, "%s: %s: '%s' %s",
-                    c->name, key, ret->items[i].key, problem);
+      cpb_diag_add (c->d, ret->items[i].pos.line, ret->items[i].pos.col, "%s: %s: '%s' %s", c->name,
+                    key, ret->items[i].key, problem);
 }
 
 /* An ENV instruction holds one line: a value with a line break cannot be rendered. */
@@ -265,7 +261,7 @@ is_hex64 (const char *s)
   if (strlen (s) != CPB_SHA256_HEX_LEN)
     return false;
   for (; *s; s++)
-    if (!isxdigit ((unsigned char) *s))
+    if (!isxdigit ((unsigned char)*s))
       return false;
   return true;
 }
@@ -284,7 +280,7 @@ parse_mode (const char *s, int *ret)
   v = strtol (s, &end, 8);
   if (v > 07777)
     return -1;
-  *ret = (int) v;
+  *ret = (int)v;
   return 0;
 }
 
@@ -312,7 +308,8 @@ check_file_source (struct ctx *c, const cpb_yaml_node *n, struct cpb_pod_file *f
   struct stat st;
 
   /* By key presence: a src that failed its own check must not read as missing. */
-  if (cpb_yaml_is_null (cpb_yaml_lookup (n, "src")) == cpb_yaml_is_null (cpb_yaml_lookup (n, "url")))
+  if (cpb_yaml_is_null (cpb_yaml_lookup (n, "src")) ==
+      cpb_yaml_is_null (cpb_yaml_lookup (n, "url")))
     {
       cpb_yaml_diag (c->d, n, name, "give exactly one of 'src' and 'url'");
       return;
@@ -332,8 +329,8 @@ check_file_source (struct ctx *c, const cpb_yaml_node *n, struct cpb_pod_file *f
 static bool
 is_url (const char *s)
 {
-  return (strncmp (s, "https://", 8) == 0 || strncmp (s, "http://", 7) == 0) && s[7] != '\0'
-         && !has_space_or_control (s);
+  return (strncmp (s, "https://", 8) == 0 || strncmp (s, "http://", 7) == 0) && s[7] != '\0' &&
+         !has_space_or_control (s);
 }
 
 static void
@@ -357,7 +354,7 @@ load_file (struct ctx *c, const cpb_yaml_node *n, size_t idx, struct cpb_pod_fil
     cpb_yaml_diag (c->d, cpb_yaml_lookup (n, "mode"), name,
                    "'mode' must be octal permission bits like \"0755\", not '%s'", mode);
   for (char *p = f->sha256; p && *p; p++)
-    *p = (char) tolower ((unsigned char) *p);
+    *p = (char)tolower ((unsigned char)*p);
   check_file_source (c, n, f, name);
 }
 
@@ -370,7 +367,8 @@ load_files (struct ctx *c, const cpb_yaml_node *map, struct cpb_pod_image *img)
     return;
   if (list->kind != CPB_YAML_SEQUENCE)
     {
-      cpb_yaml_diag (c->d, list, c->name, "'files' must be a list, not %s", cpb_yaml_describe (list));
+      cpb_yaml_diag (c->d, list, c->name, "'files' must be a list, not %s",
+                     cpb_yaml_describe (list));
       return;
     }
   img->files = cpb_xcalloc (list->n_items, sizeof *img->files);
@@ -459,9 +457,10 @@ load_name (cpb_diag *d, const cpb_yaml_node *map, size_t idx, struct cpb_pod_ima
   img->name_pos = n->pos;
   if (!is_lower_name (s) || strlen (s) > 128)
     {
-      cpb_yaml_diag (d, n, fallback,
-                     "name '%s' must be lower-case letters, digits and ._- (starting with a letter or digit)",
-                     s);
+      cpb_yaml_diag (
+          d, n, fallback,
+          "name '%s' must be lower-case letters, digits and ._- (starting with a letter or digit)",
+          s);
       return TAKE_PTR (fallback);
     }
   img->name = cpb_xstrdup (s);
@@ -556,17 +555,17 @@ static ssize_t
 find_image (const cpb_pods_spec *spec, const char *ref)
 {
   const char *colon = strchr (ref, ':');
-  size_t name_len = colon ? (size_t) (colon - ref) : strlen (ref);
+  size_t name_len = colon ? (size_t)(colon - ref) : strlen (ref);
 
   for (size_t i = 0; i < spec->n_images; i++)
     {
       const struct cpb_pod_image *img = &spec->images[i];
 
-      if (img->name == NULL || strlen (img->name) != name_len
-          || strncmp (img->name, ref, name_len) != 0)
+      if (img->name == NULL || strlen (img->name) != name_len ||
+          strncmp (img->name, ref, name_len) != 0)
         continue;
       if (colon == NULL || (img->tag && strcmp (colon + 1, img->tag) == 0))
-        return (ssize_t) i;
+        return (ssize_t)i;
     }
   return -1;
 }
@@ -594,7 +593,7 @@ resolve_from (cpb_diag *d, cpb_pods_spec *spec, struct cpb_pod_image *img)
   if (idx >= 0)
     {
       f->kind = CPB_POD_FROM_IMAGE;
-      f->image = (size_t) idx;
+      f->image = (size_t)idx;
       f->ref = cpb_xstrdup (spec->images[idx].name);
       return;
     }
@@ -607,7 +606,7 @@ parent_of (const cpb_pods_spec *spec, size_t i)
 {
   const struct cpb_pod_from *f = &spec->images[i].from;
 
-  return f->kind == CPB_POD_FROM_IMAGE ? (ssize_t) f->image : -1;
+  return f->kind == CPB_POD_FROM_IMAGE ? (ssize_t)f->image : -1;
 }
 
 /* "a -> b -> c -> a" for the cycle through START: the images each one builds FROM. */
@@ -620,7 +619,7 @@ describe_cycle (const cpb_pods_spec *spec, size_t start)
   do
     {
       cpb_buf_printf (&b, "%s -> ", spec->images[i].name);
-      i = (size_t) parent_of (spec, i);
+      i = (size_t)parent_of (spec, i);
     }
   while (i != start);
   cpb_buf_puts (&b, spec->images[start].name);
@@ -636,25 +635,25 @@ check_cycles (cpb_diag *d, const cpb_pods_spec *spec)
 
   for (size_t i = 0; i < spec->n_images; i++)
     {
-      ssize_t j = (ssize_t) i;
+      ssize_t j = (ssize_t)i;
 
       while (j >= 0 && mark[j] == 0)
         {
           mark[j] = 1;
-          j = parent_of (spec, (size_t) j);
+          j = parent_of (spec, (size_t)j);
         }
       if (j >= 0 && mark[j] == 1)
         {
           /* Report the cycle once, at the first image of it in the file. */
-          size_t first = (size_t) j;
-          for (ssize_t k = parent_of (spec, (size_t) j); k != j; k = parent_of (spec, (size_t) k))
-            if ((size_t) k < first)
-              first = (size_t) k;
+          size_t first = (size_t)j;
+          for (ssize_t k = parent_of (spec, (size_t)j); k != j; k = parent_of (spec, (size_t)k))
+            if ((size_t)k < first)
+              first = (size_t)k;
           _cleanup_free_ char *cycle = describe_cycle (spec, first);
           cpb_diag_add (d, spec->images[first].from.pos.line, spec->images[first].from.pos.col,
                         "image '%s': 'from' makes a cycle: %s", spec->images[first].name, cycle);
         }
-      for (j = (ssize_t) i; j >= 0 && mark[j] == 1; j = parent_of (spec, (size_t) j))
+      for (j = (ssize_t)i; j >= 0 && mark[j] == 1; j = parent_of (spec, (size_t)j))
         mark[j] = 2;
     }
 }
@@ -768,15 +767,15 @@ append_with_parents (const cpb_pods_spec *spec, size_t i, size_t *order, size_t 
   _cleanup_free_ size_t *chain = cpb_xcalloc (spec->n_images + 1, sizeof *chain);
   size_t len = 0;
 
-  for (ssize_t j = (ssize_t) i; j >= 0 && !done[j]; j = parent_of (spec, (size_t) j))
+  for (ssize_t j = (ssize_t)i; j >= 0 && !done[j]; j = parent_of (spec, (size_t)j))
     {
       if (len == spec->n_images)
         {
-          _cleanup_free_ char *cycle = describe_cycle (spec, (size_t) j);
+          _cleanup_free_ char *cycle = describe_cycle (spec, (size_t)j);
           return cpb_error_set (err, CPB_ERR_INPUT, "image '%s': 'from' makes a cycle: %s",
                                 spec->images[j].name, cycle);
         }
-      chain[len++] = (size_t) j;
+      chain[len++] = (size_t)j;
     }
   while (len > 0)
     {
@@ -803,8 +802,8 @@ unknown_image (const cpb_pods_spec *spec, const char *name, cpb_error **err)
 }
 
 int
-cpb_pods_spec_build_order (const cpb_pods_spec *spec, const char *const *names,
-                           size_t **ret_order, size_t *ret_n, cpb_error **err)
+cpb_pods_spec_build_order (const cpb_pods_spec *spec, const char *const *names, size_t **ret_order,
+                           size_t *ret_n, cpb_error **err)
 {
   _cleanup_free_ size_t *order = cpb_xcalloc (spec->n_images + 1, sizeof *order);
   _cleanup_free_ bool *done = cpb_xcalloc (spec->n_images + 1, sizeof *done);
@@ -822,7 +821,7 @@ cpb_pods_spec_build_order (const cpb_pods_spec *spec, const char *const *names,
         ssize_t i = find_image (spec, *p);
         if (i < 0)
           return unknown_image (spec, *p, err);
-        if (append_with_parents (spec, (size_t) i, order, &n, done, err) < 0)
+        if (append_with_parents (spec, (size_t)i, order, &n, done, err) < 0)
           return -1;
       }
   *ret_order = TAKE_PTR (order);

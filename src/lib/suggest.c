@@ -38,8 +38,8 @@ cpb_edit_distance (const char *a, const char *b)
         size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
         size_t v = min3 (d[(i - 1) * width + j] + 1, d[i * width + j - 1] + 1,
                          d[(i - 1) * width + j - 1] + cost);
-        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
-            && d[(i - 2) * width + j - 2] + 1 < v)
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+            d[(i - 2) * width + j - 2] + 1 < v)
           v = d[(i - 2) * width + j - 2] + 1;
         d[i * width + j] = v;
       }
@@ -63,7 +63,7 @@ cpb_suggest (const char *word, const char *const *candidates, size_t n)
   const char *best = NULL;
   size_t best_dist = max_edits (word) + 1;
 
-  for (size_t i = 0; n == (size_t) -1 ? candidates[i] != NULL : i < n; i++)
+  for (size_t i = 0; n == (size_t)-1 ? candidates[i] != NULL : i < n; i++)
     {
       const char *c = candidates[i];
       size_t dist;

@@ -18,8 +18,8 @@ cpb_yaml_is_null (const cpb_yaml_node *n)
     return true;
   if (n->kind != CPB_YAML_SCALAR || !n->plain || n->tag != NULL)
     return false;
-  return n->len == 0 || strcmp (n->text, "~") == 0 || strcmp (n->text, "null") == 0
-         || strcmp (n->text, "Null") == 0 || strcmp (n->text, "NULL") == 0;
+  return n->len == 0 || strcmp (n->text, "~") == 0 || strcmp (n->text, "null") == 0 ||
+         strcmp (n->text, "Null") == 0 || strcmp (n->text, "NULL") == 0;
 }
 
 static int
@@ -47,11 +47,11 @@ parse_int (const char *s, long long *ret)
 
   /* Base 10 unless "0x": strtoll's base 0 would read "010" as octal, which nobody
      writing a count means. */
-  if (!isdigit ((unsigned char) s[0]) && s[0] != '-' && s[0] != '+')
+  if (!isdigit ((unsigned char)s[0]) && s[0] != '-' && s[0] != '+')
     return -1;
   errno = 0;
   v = hex ? strtoll (s + 2, &end, 16) : strtoll (s, &end, 10);
-  if (errno || end == s || *end != '\0' || (hex && !isxdigit ((unsigned char) s[2])))
+  if (errno || end == s || *end != '\0' || (hex && !isxdigit ((unsigned char)s[2])))
     return -1;
   *ret = v;
   return 0;
@@ -239,7 +239,7 @@ size_multiplier (const char *suffix, uint64_t *ret)
 
   if (*suffix == '\0' || strcasecmp (suffix, "b") == 0)
     return *ret = 1, 0;
-  u = strchr (units, toupper ((unsigned char) suffix[0]));
+  u = strchr (units, toupper ((unsigned char)suffix[0]));
   if (u == NULL)
     return -1;
   if (suffix[1] != '\0' && strcasecmp (suffix + 1, "b") != 0 && strcasecmp (suffix + 1, "ib") != 0)
@@ -255,17 +255,17 @@ parse_size (const char *s, uint64_t *ret)
   double v;
   uint64_t mult;
 
-  if (!isdigit ((unsigned char) *s))
+  if (!isdigit ((unsigned char)*s))
     return -1;
   errno = 0;
   v = strtod (s, &end);
   if (errno || end == s || size_multiplier (end, &mult) < 0)
     return -1;
-  v *= (double) mult;
+  v *= (double)mult;
   /* 2^63 keeps the conversion below defined; no memory or disk size comes near it. */
   if (v >= 9223372036854775808.0)
     return -1;
-  *ret = (uint64_t) v;
+  *ret = (uint64_t)v;
   return 0;
 }
 
@@ -310,13 +310,13 @@ parse_duration (const char *s, uint64_t *ret)
     {
       uint64_t v = 0, mult = 1;
 
-      if (!isdigit ((unsigned char) *s))
+      if (!isdigit ((unsigned char)*s))
         return -1;
-      for (; isdigit ((unsigned char) *s); s++)
+      for (; isdigit ((unsigned char)*s); s++)
         {
           if (v > (UINT64_MAX - 9) / 10)
             return -1;
-          v = v * 10 + (uint64_t) (*s - '0');
+          v = v * 10 + (uint64_t)(*s - '0');
         }
       if (*s && unit_seconds (*s++, &mult) < 0)
         return -1;
@@ -342,8 +342,7 @@ cpb_yaml_as_duration (cpb_diag *d, const cpb_yaml_node *n, const char *what, uin
 }
 
 int
-cpb_yaml_as_strv (cpb_diag *d, const cpb_yaml_node *n, const char *what, char ***ret,
-                  size_t *ret_n)
+cpb_yaml_as_strv (cpb_diag *d, const cpb_yaml_node *n, const char *what, char ***ret, size_t *ret_n)
 {
   _cleanup_strv_free_ char **v = NULL;
   size_t before = cpb_diag_count (d);
@@ -391,8 +390,8 @@ cpb_yaml_as_strmap (cpb_diag *d, const cpb_yaml_node *n, const char *what, cpb_s
       cpb_yaml_diag (d, p->key, NULL, "%s: names must be non-empty text", what);
     /* `KEY:` with nothing after it reads as null: take it as the empty string. */
     else if (cpb_yaml_is_null (p->value) || cpb_yaml_as_str (d, p->value, item_what, &value) == 0)
-      m.items[m.n++] = (cpb_strmap_entry) { cpb_xstrdup (p->key->text), cpb_xstrdup (value),
-                                            p->key->pos };
+      m.items[m.n++] =
+          (cpb_strmap_entry){ cpb_xstrdup (p->key->text), cpb_xstrdup (value), p->key->pos };
   }
   if (cpb_diag_count (d) != before)
     {

@@ -44,7 +44,7 @@ yaml_event_deletep (yaml_event_t *ev)
 static cpb_pos
 mark_pos (yaml_mark_t m)
 {
-  return (cpb_pos) { .line = (unsigned) m.line + 1, .col = (unsigned) m.column + 1 };
+  return (cpb_pos){ .line = (unsigned)m.line + 1, .col = (unsigned)m.column + 1 };
 }
 
 /* Report a fatal problem at POS as "FILE:LINE:COL: message". */
@@ -96,7 +96,7 @@ new_node (struct loader *l, enum cpb_yaml_kind kind, yaml_mark_t start, const ya
   n->kind = kind;
   n->pos = mark_pos (start);
   if (tag)
-    n->tag = cpb_xstrdup ((const char *) tag);
+    n->tag = cpb_xstrdup ((const char *)tag);
   if (doc->n_all == doc->cap_all)
     {
       doc->cap_all = doc->cap_all ? doc->cap_all * 2 : 64;
@@ -111,8 +111,9 @@ static int
 add_weight (struct loader *l, size_t *a, size_t b, cpb_pos pos)
 {
   if (b > CPB_YAML_MAX_NODES || *a + b > CPB_YAML_MAX_NODES)
-    return load_fail (l, pos, "document too large: more than %u nodes (counting what aliases expand to)",
-                      (unsigned) CPB_YAML_MAX_NODES);
+    return load_fail (l, pos,
+                      "document too large: more than %u nodes (counting what aliases expand to)",
+                      (unsigned)CPB_YAML_MAX_NODES);
   *a += b;
   return 0;
 }
@@ -126,7 +127,7 @@ add_anchor (struct loader *l, const yaml_char_t *name, cpb_yaml_node *n, size_t 
     return;
   /* A redefined anchor replaces the old one for later aliases, as YAML says. */
   for (size_t i = 0; i < l->n_anchors; i++)
-    if (strcmp (l->anchors[i].name, (const char *) name) == 0)
+    if (strcmp (l->anchors[i].name, (const char *)name) == 0)
       {
         l->anchors[i].node = n;
         l->anchors[i].weight = weight;
@@ -138,7 +139,7 @@ add_anchor (struct loader *l, const yaml_char_t *name, cpb_yaml_node *n, size_t 
       l->anchors = cpb_xrealloc (l->anchors, l->cap_anchors * sizeof *l->anchors);
     }
   a = &l->anchors[l->n_anchors++];
-  a->name = cpb_xstrdup ((const char *) name);
+  a->name = cpb_xstrdup ((const char *)name);
   a->node = n;
   a->weight = weight;
 }
@@ -167,7 +168,7 @@ parse_scalar (struct loader *l, yaml_event_t *ev, cpb_yaml_node **ret, size_t *r
 static int
 parse_alias (struct loader *l, yaml_event_t *ev, cpb_yaml_node **ret, size_t *ret_weight)
 {
-  const char *name = (const char *) ev->data.alias.anchor;
+  const char *name = (const char *)ev->data.alias.anchor;
 
   for (size_t i = l->n_anchors; i-- > 0;)
     if (strcmp (l->anchors[i].name, name) == 0)
@@ -244,13 +245,14 @@ queue_merge (struct loader *l, const cpb_yaml_node *value, cpb_yaml_pair **merge
 
   if (value->kind == CPB_YAML_SEQUENCE)
     {
-      srcs = (const cpb_yaml_node *const *) value->items;
+      srcs = (const cpb_yaml_node *const *)value->items;
       n_srcs = value->n_items;
     }
   for (size_t i = 0; i < n_srcs; i++)
     {
       if (srcs[i]->kind != CPB_YAML_MAPPING)
-        return load_fail (l, srcs[i]->pos, "the merge key '<<' takes a mapping or a list of mappings");
+        return load_fail (l, srcs[i]->pos,
+                          "the merge key '<<' takes a mapping or a list of mappings");
       for (size_t j = 0; j < srcs[i]->n_pairs; j++)
         push_pair (merged, n, cap, srcs[i]->pairs[j].key, srcs[i]->pairs[j].value);
     }
@@ -289,13 +291,13 @@ resolve_keys (struct loader *l, cpb_yaml_node *n, cpb_yaml_pair *all, size_t n_a
   _cleanup_free_ bool *keep = cpb_xcalloc (n_all, sizeof *keep);
 
   for (size_t i = 0; i < n_all; i++)
-    refs[i] = (struct key_ref) { all[i].key->text, all[i].key->len, i };
+    refs[i] = (struct key_ref){ all[i].key->text, all[i].key->len, i };
   qsort (refs, n_all, sizeof *refs, key_ref_cmp);
 
   for (size_t i = 0; i < n_all; i++)
     {
-      bool first = i == 0 || refs[i].len != refs[i - 1].len
-                   || memcmp (refs[i].text, refs[i - 1].text, refs[i].len) != 0;
+      bool first = i == 0 || refs[i].len != refs[i - 1].len ||
+                   memcmp (refs[i].text, refs[i - 1].text, refs[i].len) != 0;
       if (first)
         keep[refs[i].idx] = true;
       else if (refs[i].idx < n_explicit)
@@ -374,7 +376,7 @@ parse_node (struct loader *l, yaml_event_t *ev, unsigned depth, cpb_yaml_node **
         return parse_sequence (l, ev, depth, ret, ret_weight);
       return parse_mapping (l, ev, depth, ret, ret_weight);
     default:
-      return load_fail (l, mark_pos (ev->start_mark), "unexpected YAML event %d", (int) ev->type);
+      return load_fail (l, mark_pos (ev->start_mark), "unexpected YAML event %d", (int)ev->type);
     }
 }
 
@@ -412,7 +414,7 @@ cpb_yaml_load_buffer (const char *name, const char *data, size_t len, cpb_yaml_d
   doc->file = cpb_xstrdup (name);
   if (!yaml_parser_initialize (&l.parser))
     return cpb_error_set (err, CPB_ERR_SYSTEM, "%s: cannot initialise the YAML parser", name);
-  yaml_parser_set_input_string (&l.parser, (const unsigned char *) data, len);
+  yaml_parser_set_input_string (&l.parser, (const unsigned char *)data, len);
   l.diag = cpb_diag_new (name);
 
   r = parse_stream (&l);
@@ -456,10 +458,10 @@ read_bounded (const char *path, char **ret, size_t *ret_len, cpb_error **err)
         return cpb_error_errno (err, errno, "cannot read '%s'", path);
       if (n == 0)
         break;
-      len += (size_t) n;
+      len += (size_t)n;
       if (len > CPB_YAML_MAX_FILE_SIZE)
         return cpb_error_set (err, CPB_ERR_INPUT, "%s: file too large (over %u bytes)", path,
-                              (unsigned) CPB_YAML_MAX_FILE_SIZE);
+                              (unsigned)CPB_YAML_MAX_FILE_SIZE);
     }
   data[len] = '\0';
   *ret = TAKE_PTR (data);

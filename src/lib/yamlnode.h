@@ -57,13 +57,13 @@ typedef struct cpb_yaml_pair
 struct cpb_yaml_node
 {
   enum cpb_yaml_kind kind;
-  cpb_pos pos;       /* 1-based line and column where the node starts */
-  char *tag;         /* explicit tag (e.g. "!!str"), NULL when none */
+  cpb_pos pos; /* 1-based line and column where the node starts */
+  char *tag;   /* explicit tag (e.g. "!!str"), NULL when none */
 
   /* CPB_YAML_SCALAR */
-  char *text;        /* the scalar's value as libyaml delivers it, NUL-terminated */
-  size_t len;        /* may hold NULs: check len == strlen (text) where it matters */
-  bool plain;        /* unquoted, not a block scalar: only plain scalars can be null/bool/int */
+  char *text; /* the scalar's value as libyaml delivers it, NUL-terminated */
+  size_t len; /* may hold NULs: check len == strlen (text) where it matters */
+  bool plain; /* unquoted, not a block scalar: only plain scalars can be null/bool/int */
 
   /* CPB_YAML_SEQUENCE */
   cpb_yaml_node **items;
@@ -112,14 +112,12 @@ const cpb_yaml_pair *cpb_yaml_lookup_pair (const cpb_yaml_node *map, const char 
    `CPB_YAML_FOREACH_PAIR (pair, map) { pair->key->text ... pair->value ... }`.
    Both do nothing when the node is NULL or of another kind. */
 #define CPB_YAML_FOREACH_ITEM(item, seq)                                                           \
-  for (size_t _i_##item = 0;                                                                       \
-       (seq) && (seq)->kind == CPB_YAML_SEQUENCE && _i_##item < (seq)->n_items                     \
-       && ((item) = (seq)->items[_i_##item], 1);                                                   \
+  for (size_t _i_##item = 0; (seq) && (seq)->kind == CPB_YAML_SEQUENCE &&                          \
+                             _i_##item < (seq)->n_items && ((item) = (seq)->items[_i_##item], 1);  \
        _i_##item++)
 #define CPB_YAML_FOREACH_PAIR(pair, map)                                                           \
-  for (size_t _i_##pair = 0;                                                                       \
-       (map) && (map)->kind == CPB_YAML_MAPPING && _i_##pair < (map)->n_pairs                      \
-       && ((pair) = &(map)->pairs[_i_##pair], 1);                                                  \
+  for (size_t _i_##pair = 0; (map) && (map)->kind == CPB_YAML_MAPPING &&                           \
+                             _i_##pair < (map)->n_pairs && ((pair) = &(map)->pairs[_i_##pair], 1); \
        _i_##pair++)
 
 /* The keys a mapping may have; end the array with { NULL }. */
@@ -201,11 +199,11 @@ int cpb_yaml_get_int (cpb_diag *d, const cpb_yaml_node *map, const char *key, co
                       long long min, long long max, long long *ret);
 int cpb_yaml_get_size (cpb_diag *d, const cpb_yaml_node *map, const char *key, const char *ctx,
                        uint64_t *ret);
-int cpb_yaml_get_duration (cpb_diag *d, const cpb_yaml_node *map, const char *key,
-                           const char *ctx, uint64_t *ret);
+int cpb_yaml_get_duration (cpb_diag *d, const cpb_yaml_node *map, const char *key, const char *ctx,
+                           uint64_t *ret);
 int cpb_yaml_get_strv (cpb_diag *d, const cpb_yaml_node *map, const char *key, const char *ctx,
                        char ***ret, size_t *ret_n);
-int cpb_yaml_get_strmap (cpb_diag *d, const cpb_yaml_node *map, const char *key,
-                         const char *ctx, cpb_strmap *ret);
+int cpb_yaml_get_strmap (cpb_diag *d, const cpb_yaml_node *map, const char *key, const char *ctx,
+                         cpb_strmap *ret);
 
 #endif

@@ -69,7 +69,7 @@ fuzz_tree (const uint8_t *data, size_t size)
   _cleanup_yaml_doc_ cpb_yaml_doc *doc = NULL;
   _cleanup_diag_ cpb_diag *d = cpb_diag_new ("fuzz.yaml");
 
-  if (cpb_yaml_load_buffer ("fuzz.yaml", (const char *) data, size, &doc, &err) < 0)
+  if (cpb_yaml_load_buffer ("fuzz.yaml", (const char *)data, size, &doc, &err) < 0)
     {
       check (err != NULL && err->msg[0] != '\0');
       return;
@@ -110,9 +110,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (size > FUZZ_MAX_INPUT)
     return 0;
   fuzz_tree (data, size);
-  if (cpb_pods_spec_load_buffer ("fuzz.yaml", NULL, (const char *) data, size, &spec, &err) < 0)
-    check (err != NULL && err->msg[0] != '\0'
-           && (err->kind == CPB_ERR_INPUT || err->kind == CPB_ERR_SYSTEM));
+  if (cpb_pods_spec_load_buffer ("fuzz.yaml", NULL, (const char *)data, size, &spec, &err) < 0)
+    check (err != NULL && err->msg[0] != '\0' &&
+           (err->kind == CPB_ERR_INPUT || err->kind == CPB_ERR_SYSTEM));
   else
     check_model (spec);
   return 0;

@@ -38,18 +38,18 @@ read_input (const char *path, uint8_t **ret, size_t *ret_len)
 
   if (fd < 0 || fstat (fd, &st) < 0)
     return -1;
-  if (st.st_size < 0 || (uint64_t) st.st_size > REPLAY_MAX_INPUT)
+  if (st.st_size < 0 || (uint64_t)st.st_size > REPLAY_MAX_INPUT)
     return errno = EFBIG, -1;
   /* An exact-size heap copy, so that AddressSanitizer sees any read past the input. */
-  data = cpb_xmalloc ((size_t) st.st_size ? (size_t) st.st_size : 1);
-  while (len < (size_t) st.st_size)
+  data = cpb_xmalloc ((size_t)st.st_size ? (size_t)st.st_size : 1);
+  while (len < (size_t)st.st_size)
     {
-      ssize_t n = read (fd, data + len, (size_t) st.st_size - len);
+      ssize_t n = read (fd, data + len, (size_t)st.st_size - len);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
         return n == 0 ? (errno = EIO, -1) : -1;
-      len += (size_t) n;
+      len += (size_t)n;
     }
   *ret = TAKE_PTR (data);
   *ret_len = len;

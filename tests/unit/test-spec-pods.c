@@ -60,14 +60,16 @@ test_good (void)
   is_str (solver->description, "The solver", "description");
   ok (solver->n_capabilities == 2 && strcmp (solver->capabilities[1], "fp64") == 0, "capabilities");
   is_int (solver->pkg_manager, CPB_PKG_APK, "package manager");
-  ok (solver->n_packages == 2 && strcmp (solver->packages[1], "libgomp=13.2.1-r0") == 0, "packages");
+  ok (solver->n_packages == 2 && strcmp (solver->packages[1], "libgomp=13.2.1-r0") == 0,
+      "packages");
   is_str (cpb_strmap_get (&solver->env, "VERBOSE"), "true", "a boolean env value is its text");
   is_int (solver->n_files, 3, "three files");
   is_str (solver->files[0].src, "files/solve.sh", "src as written");
   is_str (solver->files[0].src_path, CPB_SOURCE_ROOT "/tests/unit/data/pods/files/solve.sh",
           "src resolved against the spec's directory");
   is_int (solver->files[0].mode, 0755, "an unquoted 0755 is octal 0755");
-  is_str (solver->files[1].sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+  is_str (solver->files[1].sha256,
+          "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
           "sha256 in lower case");
   is_str (solver->files[1].dest, "/opt/mesh/", "dest into a directory");
   is_int (solver->files[2].mode, -1, "mode absent is -1");
@@ -75,9 +77,11 @@ test_good (void)
   is_int (solver->run[1].pos.line, 40, "a run step keeps its line");
   is_str (solver->run[1].cmd, "set -x\necho two\n", "a block run step");
   is_str (solver->workdir, "/work", "workdir merged from an anchor");
-  is_str (cpb_strmap_get (&solver->labels, "org.example.team"), "cfd", "labels merged from an anchor");
+  is_str (cpb_strmap_get (&solver->labels, "org.example.team"), "cfd",
+          "labels merged from an anchor");
   is_str (solver->user, "1000:1000", "user");
-  ok (solver->entrypoint.set && !solver->entrypoint.exec_form, "entrypoint string is the shell form");
+  ok (solver->entrypoint.set && !solver->entrypoint.exec_form,
+      "entrypoint string is the shell form");
   is_str (solver->entrypoint.argv[0], "solve --fast", "shell form text");
   ok (solver->cmd.exec_form && solver->cmd.argc == 2, "cmd list is the exec form");
   is_str (solver->cmd.argv[1], "x y", "exec form argument");
@@ -95,22 +99,27 @@ test_bad (void)
 {
   _cleanup_error_ cpb_error *err = NULL;
   _cleanup_pods_spec_ cpb_pods_spec *spec = NULL;
-  const char *want
-      = DATA "bad.yaml:5:15: image 'base': 'helper' must be true or false, not 'maybe'\n"
-      DATA "bad.yaml:7:13: image 2: name 'Solver_2' must be lower-case letters, digits and ._- (starting with a letter or digit)\n"
-      DATA "bad.yaml:11:12: image 'solver': 'tag' must be letters, digits and ._- (at most 128, not starting with . or -)\n"
-      DATA "bad.yaml:13:21: image 'solver': 'capabilities' must be a list of strings, not a string\n"
-      DATA "bad.yaml:14:7: image 'solver': unknown key 'pakages' (did you mean 'packages'?)\n"
-      DATA "bad.yaml:17:16: image 'solver': files item 1: 'src' must be a relative path inside the spec's directory\n"
-      DATA "bad.yaml:18:17: image 'solver': files item 1: 'dest' must be an absolute path without '..'\n"
-      DATA "bad.yaml:19:11: image 'solver': files item 2: 'sha256' is required with 'url' (downloads are verified)\n"
-      DATA "bad.yaml:21:17: image 'solver': files item 2: 'mode' must be octal permission bits like \"0755\", not '999'\n"
-      DATA "bad.yaml:22:11: image 'solver': files item 3: give exactly one of 'src' and 'url'\n"
-      DATA "bad.yaml:24:9: image 'solver': env: '1BAD' is not a variable name (letters, digits and _, not starting with a digit)\n"
-      DATA "bad.yaml:26:9: image 'solver': labels: 'io.cpb.task' is reserved: cpb sets the io.cpb.* labels itself\n"
-      DATA "bad.yaml:28:11: image 'solver': 'run' step 1 is empty\n"
-      DATA "bad.yaml:29:11: image 'solver': 'run' step 2 must be a string, not a list\n"
-      DATA "bad.yaml:31:13: image 'solver' is defined twice (first at line 10)";
+  const char *want = DATA
+      "bad.yaml:5:15: image 'base': 'helper' must be true or false, not 'maybe'\n" DATA
+      "bad.yaml:7:13: image 2: name 'Solver_2' must be lower-case letters, digits and ._- "
+      "(starting with a letter or digit)\n" DATA
+      "bad.yaml:11:12: image 'solver': 'tag' must be letters, digits and ._- (at most 128, not "
+      "starting with . or -)\n" DATA "bad.yaml:13:21: image 'solver': 'capabilities' must be a "
+                                     "list of strings, not a string\n" DATA
+      "bad.yaml:14:7: image 'solver': unknown key 'pakages' (did you mean 'packages'?)\n" DATA
+      "bad.yaml:17:16: image 'solver': files item 1: 'src' must be a relative path inside the "
+      "spec's directory\n" DATA "bad.yaml:18:17: image 'solver': files item 1: 'dest' must be an "
+                                "absolute path without '..'\n" DATA
+      "bad.yaml:19:11: image 'solver': files item 2: 'sha256' is required with 'url' (downloads "
+      "are verified)\n" DATA "bad.yaml:21:17: image 'solver': files item 2: 'mode' must be octal "
+                             "permission bits like \"0755\", not '999'\n" DATA
+      "bad.yaml:22:11: image 'solver': files item 3: give exactly one of 'src' and 'url'\n" DATA
+      "bad.yaml:24:9: image 'solver': env: '1BAD' is not a variable name (letters, digits and _, "
+      "not starting with a digit)\n" DATA "bad.yaml:26:9: image 'solver': labels: 'io.cpb.task' is "
+                                          "reserved: cpb sets the io.cpb.* labels itself\n" DATA
+      "bad.yaml:28:11: image 'solver': 'run' step 1 is empty\n" DATA
+      "bad.yaml:29:11: image 'solver': 'run' step 2 must be a string, not a list\n" DATA
+      "bad.yaml:31:13: image 'solver' is defined twice (first at line 10)";
 
   ok (cpb_pods_spec_load (DATA "bad.yaml", &spec, &err) < 0, "bad.yaml is refused");
   ok (spec == NULL, "and nothing is returned");
@@ -130,8 +139,8 @@ test_cycles_and_order (void)
 
   ok (cpb_pods_spec_load (DATA "cycle.yaml", &spec, &err) < 0, "cycles are refused");
   is_str (err->msg,
-          DATA "cycle.yaml:3:11: image 'a': 'from' makes a cycle: a -> c -> b -> a\n"
-          DATA "cycle.yaml:9:11: image 'd': 'from' makes a cycle: d -> d",
+          DATA "cycle.yaml:3:11: image 'a': 'from' makes a cycle: a -> c -> b -> a\n" DATA
+               "cycle.yaml:9:11: image 'd': 'from' makes a cycle: d -> d",
           "each cycle named once, with its images");
 
   cpb_error_free (TAKE_PTR (err));
@@ -140,8 +149,8 @@ test_cycles_and_order (void)
   if (spec == NULL)
     return;
   ok (cpb_pods_spec_build_order (spec, pick, &order, &n, &err) == 0, "order for one image");
-  ok (n == 2 && strcmp (spec->images[order[0]].name, "worker-base") == 0
-          && strcmp (spec->images[order[1]].name, "worker-stats") == 0,
+  ok (n == 2 && strcmp (spec->images[order[0]].name, "worker-base") == 0 &&
+          strcmp (spec->images[order[1]].name, "worker-stats") == 0,
       "its base comes first");
   free (TAKE_PTR (order));
   ok (cpb_pods_spec_build_order (spec, NULL, &order, &n, &err) == 0 && n == 3, "order for all");
@@ -157,11 +166,17 @@ test_digests (void)
   _cleanup_pods_spec_ cpb_pods_spec *spec = NULL;
 
   ok (cpb_pods_spec_load (DATA "digest.yaml", &spec, &err) < 0, "wrong digests are refused");
-  ok (strstr (err->msg, "digest.yaml:7:17: image 'pinned': files item 1: 'files/solver.conf' has sha256 ") != NULL,
+  ok (strstr (err->msg,
+              "digest.yaml:7:17: image 'pinned': files item 1: 'files/solver.conf' has sha256 ") !=
+          NULL,
       "a digest that does not match");
-  ok (strstr (err->msg, "digest.yaml:10:17: image 'pinned': files item 2: 'sha256' applies to a file, and 'files' is not a regular file") != NULL,
+  ok (strstr (err->msg, "digest.yaml:10:17: image 'pinned': files item 2: 'sha256' applies to a "
+                        "file, and 'files' is not a regular file") != NULL,
       "a digest for a directory");
-  ok (strstr (err->msg, "digest.yaml:11:14: image 'pinned': files item 3: 'files/missing.sh' not found in '") != NULL,
+  ok (strstr (
+          err->msg,
+          "digest.yaml:11:14: image 'pinned': files item 3: 'files/missing.sh' not found in '") !=
+          NULL,
       "a missing source");
 }
 
@@ -189,30 +204,37 @@ test_messages (void)
   _cleanup_free_ char *none = error_of ("images: []\n");
   _cleanup_free_ char *scalar = error_of ("images: [web]\n");
   _cleanup_free_ char *missing = error_of ("images:\n  - tag: x\n");
-  _cleanup_free_ char *mgr = error_of ("images:\n  - {name: a, from: b, packages: {manager: atp, install: [x]}}\n");
-  _cleanup_free_ char *pkg = error_of ("images:\n  - {name: a, from: b, packages: {install: [-oops]}}\n");
+  _cleanup_free_ char *mgr =
+      error_of ("images:\n  - {name: a, from: b, packages: {manager: atp, install: [x]}}\n");
+  _cleanup_free_ char *pkg =
+      error_of ("images:\n  - {name: a, from: b, packages: {install: [-oops]}}\n");
   _cleanup_free_ char *recipe = error_of ("images:\n  - {name: a, from: 'recipe:Bad_Name'}\n");
   _cleanup_free_ char *cmd = error_of ("images:\n  - {name: a, from: b, cmd: {x: 1}}\n");
   _cleanup_free_ char *ext = error_of ("x-anything: {a: 1}\nimages:\n  - {name: a, from: b}\n");
   _cleanup_free_ char *envnl = error_of ("images:\n  - {name: a, from: b, env: {A: \"x\\ny\"}}\n");
-  _cleanup_free_ char *file = error_of ("images:\n  - {name: a, from: b, files: [{src: f, dest: /f, sha256: abc}]}\n");
+  _cleanup_free_ char *file =
+      error_of ("images:\n  - {name: a, from: b, files: [{src: f, dest: /f, sha256: abc}]}\n");
 
   is_str (empty, "pods.yaml: the file is empty: expected 'images:'", "empty file");
   ok (strstr (top, "pods.yaml:1:1: unknown key 'imgaes' (did you mean 'images'?)") != NULL,
       "top-level typo");
   ok (strstr (top, "missing required key 'images'") != NULL, "and images missing");
   is_str (none, "pods.yaml:1:9: 'images' must be a list of images, not an empty list", "no images");
-  is_str (scalar, "pods.yaml:1:10: 'images' item 1 must be a mapping, not a string", "image not a mapping");
-  ok (strstr (missing, "pods.yaml:2:5: image 1: missing required key 'name'") != NULL
-          && strstr (missing, "image 1: missing required key 'from'") != NULL,
+  is_str (scalar, "pods.yaml:1:10: 'images' item 1 must be a mapping, not a string",
+          "image not a mapping");
+  ok (strstr (missing, "pods.yaml:2:5: image 1: missing required key 'name'") != NULL &&
+          strstr (missing, "image 1: missing required key 'from'") != NULL,
       "both required keys");
-  ok (strstr (mgr, "unknown package manager 'atp' (did you mean 'apt'?)") != NULL, "manager: %s", mgr);
+  ok (strstr (mgr, "unknown package manager 'atp' (did you mean 'apt'?)") != NULL, "manager: %s",
+      mgr);
   ok (strstr (pkg, "'-oops' is not a package name") != NULL, "an option is not a package: %s", pkg);
   ok (strstr (recipe, "is not a recipe name") != NULL, "recipe name: %s", recipe);
-  ok (strstr (cmd, "'cmd' must be a string or a list of strings, not a mapping") != NULL, "cmd: %s", cmd);
+  ok (strstr (cmd, "'cmd' must be a string or a list of strings, not a mapping") != NULL, "cmd: %s",
+      cmd);
   is_str (ext, "", "x- keys are ignored");
   ok (strstr (file, "'sha256' must be 64 hexadecimal digits") != NULL, "sha256: %s", file);
-  is_str (envnl, "pods.yaml:2:33: image 'a': env: the value of 'A' must be one line", "env values are one line");
+  is_str (envnl, "pods.yaml:2:33: image 'a': env: the value of 'A' must be one line",
+          "env values are one line");
 }
 
 int

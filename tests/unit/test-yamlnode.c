@@ -35,8 +35,8 @@ static void
 test_positions (void)
 {
   _cleanup_error_ cpb_error *err = NULL;
-  _cleanup_yaml_doc_ cpb_yaml_doc *doc
-      = load ("# comment\nimages:\n  - name: solver\n    run: [a, \"b\"]\n", &err);
+  _cleanup_yaml_doc_ cpb_yaml_doc *doc =
+      load ("# comment\nimages:\n  - name: solver\n    run: [a, \"b\"]\n", &err);
   const cpb_yaml_node *imgs, *img, *run;
 
   ok (doc != NULL, "a small document loads");
@@ -68,10 +68,13 @@ test_structure_errors (void)
   _cleanup_yaml_doc_ cpb_yaml_doc *empty = load ("# nothing\n", &err);
 
   is_str (dup, "t.yaml:3:1: duplicate key 'a' (first at line 1)", "duplicate keys are refused");
-  ok (strncmp (syntax, "t.yaml:2:", 9) == 0 && strstr (syntax, "syntax error"), "syntax error has a position: %s", syntax);
+  ok (strncmp (syntax, "t.yaml:2:", 9) == 0 && strstr (syntax, "syntax error"),
+      "syntax error has a position: %s", syntax);
   is_str (alias, "t.yaml:1:4: alias '*nowhere' names no anchor defined before it", "unknown alias");
-  ok (strstr (two, "t.yaml:2:1: a second YAML document") == two, "a second document is refused: %s", two);
-  ok (strstr (complex, "mapping keys must be plain strings, not a list") != NULL, "complex keys are refused: %s", complex);
+  ok (strstr (two, "t.yaml:2:1: a second YAML document") == two, "a second document is refused: %s",
+      two);
+  ok (strstr (complex, "mapping keys must be plain strings, not a list") != NULL,
+      "complex keys are refused: %s", complex);
   ok (strstr (self, "names no anchor") != NULL, "an alias inside its own anchor is refused");
   ok (empty != NULL && empty->root == NULL, "an empty document has no root");
 }
@@ -109,9 +112,9 @@ test_limits (void)
   for (char c = 'b'; c <= 'j'; c++)
     {
       char *prev = laughs;
-      laughs = cpb_xasprintf ("%s%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n",
-                              prev, c, c, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1,
-                              c - 1, c - 1);
+      laughs =
+          cpb_xasprintf ("%s%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", prev, c,
+                         c, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
       free (prev);
     }
   p = load_error (laughs);
@@ -127,10 +130,9 @@ test_limits (void)
 static void
 test_check_keys (void)
 {
-  static const cpb_yaml_key keys[] = { { "name", CPB_YAML_REQUIRED },
-                                       { "packages", 0 },
-                                       { "from", CPB_YAML_REQUIRED },
-                                       { NULL, 0 } };
+  static const cpb_yaml_key keys[] = {
+    { "name", CPB_YAML_REQUIRED }, { "packages", 0 }, { "from", CPB_YAML_REQUIRED }, { NULL, 0 }
+  };
   _cleanup_error_ cpb_error *err = NULL;
   _cleanup_yaml_doc_ cpb_yaml_doc *doc = load ("name: solver\npakages: []\nbogus: 1\n", &err);
   _cleanup_diag_ cpb_diag *d = cpb_diag_new ("pods.yaml");
@@ -190,8 +192,8 @@ test_scalars (void)
   is_int (cpb_yaml_get_strv (d, doc->root, "list", NULL, &v, &n), 1, "list of strings");
   ok (n == 2 && strcmp (v[1], "1") == 0 && v[2] == NULL, "list values");
   is_int (cpb_yaml_get_strmap (d, doc->root, "env", "image 'x'", &m), 1, "string map");
-  ok (m.n == 3 && strcmp (cpb_strmap_get (&m, "B"), "yes") == 0
-          && strcmp (cpb_strmap_get (&m, "C"), "") == 0,
+  ok (m.n == 3 && strcmp (cpb_strmap_get (&m, "B"), "yes") == 0 &&
+          strcmp (cpb_strmap_get (&m, "C"), "") == 0,
       "map values keep their text, null is empty");
   is_int (m.items[1].pos.line, 14, "map entries keep their line");
   cpb_strmap_clear (&m);
@@ -215,10 +217,10 @@ test_suggest (void)
 
   is_int (cpb_edit_distance ("kitten", "sitting"), 3, "edit distance");
   is_int (cpb_edit_distance ("form", "from"), 1, "a transposition is one edit");
-  is_str (cpb_suggest ("pakages", words, (size_t) -1), "packages", "missing letter");
-  is_str (cpb_suggest ("capabilites", words, (size_t) -1), "capabilities", "long word");
-  is_str (cpb_suggest ("ENV", words, (size_t) -1), "env", "another case");
-  ok (cpb_suggest ("zzzzzz", words, (size_t) -1) == NULL, "nothing close");
+  is_str (cpb_suggest ("pakages", words, (size_t)-1), "packages", "missing letter");
+  is_str (cpb_suggest ("capabilites", words, (size_t)-1), "capabilities", "long word");
+  is_str (cpb_suggest ("ENV", words, (size_t)-1), "env", "another case");
+  ok (cpb_suggest ("zzzzzz", words, (size_t)-1) == NULL, "nothing close");
   ok (cpb_suggest ("ev", words, 2) == NULL, "only the first N candidates");
 }
 
