@@ -134,7 +134,7 @@ check_unknown (cpb_diag *d, const cpb_yaml_pair *p, const cpb_yaml_key *keys, si
 
   for (size_t i = 0; i < n_keys; i++)
     {
-      if (strcmp (keys[i].name, p->key->text) == 0)
+      if (strcmp (keys[i].name, p->key->text) == 0 && strlen (p->key->text) == p->key->len)
         return;
       names[i] = keys[i].name;
     }

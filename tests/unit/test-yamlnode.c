@@ -146,6 +146,15 @@ test_check_keys (void)
           "pods.yaml:3:1: image 'solver': unknown key 'bogus'",
           "every problem, in file order, with suggestions");
   is_int (cpb_error_exit_code (err), CPB_EXIT_USAGE, "spec errors exit 2");
+
+  {
+    _cleanup_yaml_doc_ cpb_yaml_doc *nul = load ("name: a\n\"from\\0x\": b\n", &err);
+    _cleanup_diag_ cpb_diag *d2 = cpb_diag_new ("t.yaml");
+
+    ok (cpb_yaml_check_keys (d2, nul->root, keys, NULL) < 0,
+        "a key with a NUL is not the key before it");
+    is_int (cpb_diag_count (d2), 2, "unknown, and 'from' still missing");
+  }
 }
 
 static void
