@@ -1427,13 +1427,29 @@ builtin_defaults (struct cpb_jobs_settings *s)
   s->network = CPB_NETWORK_NONE;
 }
 
+/* Top-level keys starting with `x-` are ignored, so that a file can hold anchors to reuse
+   (`x-common: &common {...}`), as in pods.yaml and compose files. */
+static void
+check_top_keys (struct loader *l, const cpb_yaml_node *root)
+{
+  cpb_yaml_node filtered = *root;
+  _cleanup_free_ cpb_yaml_pair *pairs = cpb_xcalloc (root->n_pairs + 1, sizeof *pairs);
+
+  filtered.pairs = pairs;
+  filtered.n_pairs = 0;
+  for (size_t i = 0; i < root->n_pairs; i++)
+    if (strncmp (root->pairs[i].key->text, "x-", 2) != 0)
+      pairs[filtered.n_pairs++] = root->pairs[i];
+  cpb_yaml_check_keys (l->d, &filtered, top_keys, NULL);
+}
+
 static void
 parse_top (struct loader *l, const cpb_yaml_node *root)
 {
   cpb_jobs_spec *spec = l->spec;
   const cpb_yaml_node *n;
 
-  cpb_yaml_check_keys (l->d, root, top_keys, NULL);
+  check_top_keys (l, root);
   spec->batch = get_name (l, root, "batch");
   spec->namespace = get_name (l, root, "namespace");
   spec->description = get_str (l, root, "description", NULL);
@@ -1458,6 +1474,15 @@ parse_top (struct loader *l, const cpb_yaml_node *root)
   parse_groups (l, root);
 }
 
+/* A task without an image cannot run: say so here, where the position is known. */
+static void
+check_image (struct loader *l, const struct cpb_jobs_settings *s, cpb_pos pos, const char *ctx)
+{
+  if (s->image == NULL)
+    cpb_diag_add (l->d, pos.line, pos.col,
+                  "%s: no image: set 'image' under 'defaults' or here", ctx);
+}
+
 /* Every check that needs the whole file. */
 static void
 check_spec (struct loader *l)
@@ -1465,6 +1490,8 @@ check_spec (struct loader *l)
   const cpb_jobs_spec *spec = l->spec;
 
   check_counted (l, &spec->defaults, "defaults");
+  if (spec->initialize)
+    check_image (l, &spec->initialize->settings, spec->initialize->pos, "initialize");
   if (spec->initialize && !l->init_dirty)
     {
       check_initialize_templates (l, spec->initialize);
@@ -1477,6 +1504,9 @@ check_spec (struct loader *l)
 
       if (!l->group_dirty[g])
         check_group_templates (l, grp);
+      check_image (l, &grp->settings, grp->pos, ctx);
+      for (size_t i = 0; i < grp->n_list; i++)
+        check_image (l, &grp->list[i].settings, grp->list[i].pos, ctx);
       check_counted (l, &grp->settings, ctx);
       for (size_t i = 0; i < grp->n_list; i++)
         check_counted (l, &grp->list[i].settings, ctx);

@@ -90,6 +90,7 @@ static const char matrix_yaml[]
     = "batch: b1\n"
       "defaults:\n"
       "  env: {SHARED: s, MODE: outer}\n"
+      "  image: worker-base\n"
       "inputs: [src/model.awk]\n"
       "outputs: ['*.csv']\n"
       "tasks:\n"
@@ -184,7 +185,8 @@ test_duplicates (void)
       = load ("batch: b\n"
               "tasks:\n"
               "  matrix: {a: [a b, a_b]}\n"
-              "  command: 'true'\n",
+              "  command: 'true'\n"
+              "defaults: {image: i}\n",
               &err);
 
   ok (spec == NULL, "values that sanitise to one name are refused");
@@ -204,7 +206,8 @@ test_large (void)
               "tasks:\n"
               "  matrix: {a: {from: 1, to: 100}, b: {from: 0, to: 999}}\n"
               "  name: 't-{a}-{b}'\n"
-              "  command: 'echo {a} {b}'\n",
+              "  command: 'echo {a} {b}'\n"
+              "defaults: {image: i}\n",
               &err);
   _cleanup_jobs_plan_ cpb_jobs_plan *plan = NULL;
 
@@ -219,7 +222,8 @@ test_large (void)
   cpb_jobs_spec *huge = load ("batch: huge\n"
                               "tasks:\n"
                               "  matrix: {a: {from: 1, to: 100000}, b: {from: 1, to: 100000}}\n"
-                              "  command: 'true'\n",
+                              "  command: 'true'\n"
+                              "defaults: {image: i}\n",
                               &err);
   ok (huge == NULL && strstr (err->msg, "more than 1000000 tasks"), "a runaway matrix is refused");
   cpb_jobs_spec_free (huge);
@@ -234,7 +238,8 @@ test_initialize (void)
               "inputs: [src/model.awk]\n"
               "initialize: {command: 'cc -o prog {batch}', outputs: [prog], "
               "inputs: [src/seeds.txt]}\n"
-              "tasks: {command: ./prog}\n",
+              "tasks: {command: ./prog}\n"
+              "defaults: {image: i}\n",
               &err);
   _cleanup_task_ struct cpb_task *t = NULL;
 
