@@ -1663,7 +1663,7 @@ static const char template_full[]
       "\n"
       "# Settings every task gets unless its group (or list entry) sets them itself.\n"
       "defaults:\n"
-      "  image: worker-base           # a pods.yaml image name or any OCI reference\n"
+      "  image: worker-base:1.0       # an image of pods.yaml (NAME:TAG) or any OCI reference\n"
       "  # requires: [awk]            # capabilities the image must offer\n"
       "  resources:\n"
       "    cpus: 1                    # may be fractional: 0.5\n"
@@ -1719,7 +1719,7 @@ static const char template_full[]
 
 static const char template_minimal[] = "batch: my-batch\n"
                                        "defaults:\n"
-                                       "  image: worker-base\n"
+                                       "  image: worker-base:1.0\n"
                                        "outputs: [out.txt]\n"
                                        "tasks:\n"
                                        "  matrix:\n"
