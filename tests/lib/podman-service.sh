@@ -18,17 +18,35 @@ test_user=${CPB_TEST_USER:-cpbtest}
 
 die() { echo "podman-service: $*" >&2; exit 1; }
 
+# Set the array `prefix` to the command prefix that runs as the service's user, with the
+# service's environment.
+user_prefix() {
+  local dir=$1
+  prefix=(env XDG_RUNTIME_DIR="$dir/xdg" CONTAINERS_CONF="$dir/containers.conf"
+          HOME="$dir/home" PATH=/usr/sbin:/usr/bin:/sbin:/bin)
+  if [ "$(id -u)" = 0 ]; then
+    prefix=(setpriv --reuid="$test_user" --regid="$test_user" --init-groups --reset-env
+            "${prefix[@]}")
+  fi
+}
+
 # Run a command as the service's user, with the service's environment.
 as_user() {
-  local dir=$1; shift
-  local envs=(XDG_RUNTIME_DIR="$dir/xdg" CONTAINERS_CONF="$dir/containers.conf"
-              HOME="$dir/home" PATH=/usr/sbin:/usr/bin:/sbin:/bin)
-  if [ "$(id -u)" = 0 ]; then
-    setpriv --reuid="$test_user" --regid="$test_user" --init-groups --reset-env \
-      env "${envs[@]}" "$@"
-  else
-    env "${envs[@]}" "$@"
-  fi
+  local dir=$1 prefix
+  shift
+  user_prefix "$dir"
+  "${prefix[@]}" "$@"
+}
+
+# Close every descriptor above stderr: a service that kept one of the caller's (bats keeps
+# its output pipe on fd 3) would make the caller wait for it forever.
+close_fds() {
+  local fd
+  for fd in "/proc/$BASHPID/fd/"*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+  done
+  return 0
 }
 
 podman_cli() {
@@ -72,9 +90,15 @@ start() {
   as_user "$dir" mkdir -p "$dir/xdg" "$dir/home" "$dir/storage" "$dir/runroot"
   as_user "$dir" chmod 0700 "$dir/xdg"
   as_user "$dir" cp "$here/../../contrib/podman/containers.conf" "$dir/containers.conf"
-  # setsid: the service must not get the test runner's Ctrl-C or die with its session.
-  as_user "$dir" setsid podman --root "$dir/storage" --runroot "$dir/runroot" \
-    system service --time=0 "unix://$dir/podman.sock" >"$dir/service.log" 2>&1 < /dev/null &
+  # setsid: the service must not get the test runner's Ctrl-C or die with its session; it
+  # leads its own process group, which stop() kills whole (rootless podman re-executes
+  # itself in a user namespace as a child).  exec keeps $! the service's own pid.
+  (
+    close_fds
+    user_prefix "$dir"
+    exec "${prefix[@]}" setsid podman --root "$dir/storage" --runroot "$dir/runroot" \
+      system service --time=0 "unix://$dir/podman.sock"
+  ) >"$dir/service.log" 2>&1 </dev/null &
   echo $! > "$dir/service.pid"
   for _ in $(seq 1 100); do
     curl -sf --unix-socket "$dir/podman.sock" http://d/v4.0.0/libpod/_ping >/dev/null 2>&1 && break
@@ -94,10 +118,10 @@ stop() {
   if [ -f "$dir/service.pid" ]; then
     local pid; pid=$(cat "$dir/service.pid")
     podman_cli "$dir" rm -af -t 0 >/dev/null 2>&1 || true
-    # The pid is that of setpriv/env exec'ing into podman: the same process.
-    kill "$pid" 2>/dev/null || true
+    # The pid is the service's (setpriv, env and setsid exec into it) and its group's.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    kill -KILL -- "-$pid" 2>/dev/null || true
     rm -f "$dir/service.pid"
   fi
   # Storage holds files owned by the user's subordinate ids: remove from its namespace.
