@@ -27,15 +27,16 @@ target_user=
 
 # Build: compilers, meson, the libraries.  Test: bats, the sanitizer runtime for clang,
 # skopeo/zstd to check exported images, parallel and hyperfine for bats --jobs and the
-# benchmarks, zsh/fish to check the completions.  Run: podman and its rootless helpers,
-# busybox-static and mmdebstrap for the local base images (no registry is needed).
+# benchmarks, zsh/fish to check the completions, jq to read --json output.  Run: podman
+# and its rootless helpers, busybox-static and mmdebstrap for the local base images (no
+# registry is needed).
 packages=(
   podman runc uidmap slirp4netns fuse-overlayfs
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libcurl4-openssl-dev libyajl-dev libyaml-dev libarchive-dev libseccomp-dev
   libsqlite3-dev libssl-dev libzstd-dev
   busybox-static mmdebstrap skopeo zstd
-  bats parallel hyperfine zsh fish
+  bats parallel hyperfine zsh fish jq
   curl ca-certificates git passwd util-linux procps
 )
 
