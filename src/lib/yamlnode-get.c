@@ -162,8 +162,17 @@ cpb_yaml_check_keys (cpb_diag *d, const cpb_yaml_node *map, const cpb_yaml_key *
     check_unknown (d, p, keys, n_keys, ctx);
   }
   for (size_t i = 0; i < n_keys; i++)
-    if ((keys[i].flags & CPB_YAML_REQUIRED) && cpb_yaml_lookup (map, keys[i].name) == NULL)
-      cpb_yaml_diag (d, map, ctx, "missing required key '%s'", keys[i].name);
+    {
+      const cpb_yaml_pair *req = cpb_yaml_lookup_pair (map, keys[i].name);
+
+      if (!(keys[i].flags & CPB_YAML_REQUIRED))
+        continue;
+      /* `from:` with nothing after it is null, which the getters take for absent. */
+      if (req == NULL)
+        cpb_yaml_diag (d, map, ctx, "missing required key '%s'", keys[i].name);
+      else if (cpb_yaml_is_null (req->value))
+        cpb_yaml_diag (d, req->key, ctx, "required key '%s' has no value", keys[i].name);
+    }
   return cpb_diag_count (d) == before ? 0 : -1;
 }
 

@@ -105,18 +105,18 @@ test_bad (void)
       "(starting with a letter or digit)\n" DATA
       "bad.yaml:11:12: image 'solver': 'tag' must be letters, digits and ._- (at most 128, not "
       "starting with . or -)\n" DATA "bad.yaml:13:21: image 'solver': 'capabilities' must be a "
-                                     "list of strings, not a string\n" DATA
+      "list of strings, not a string\n" DATA
       "bad.yaml:14:7: image 'solver': unknown key 'pakages' (did you mean 'packages'?)\n" DATA
       "bad.yaml:17:16: image 'solver': files item 1: 'src' must be a relative path inside the "
       "spec's directory\n" DATA "bad.yaml:18:17: image 'solver': files item 1: 'dest' must be an "
-                                "absolute path without '..'\n" DATA
+      "absolute path without '..'\n" DATA
       "bad.yaml:19:11: image 'solver': files item 2: 'sha256' is required with 'url' (downloads "
       "are verified)\n" DATA "bad.yaml:21:17: image 'solver': files item 2: 'mode' must be octal "
-                             "permission bits like \"0755\", not '999'\n" DATA
+      "permission bits like \"0755\", not '999'\n" DATA
       "bad.yaml:22:11: image 'solver': files item 3: give exactly one of 'src' and 'url'\n" DATA
       "bad.yaml:24:9: image 'solver': env: '1BAD' is not a variable name (letters, digits and _, "
       "not starting with a digit)\n" DATA "bad.yaml:26:9: image 'solver': labels: 'io.cpb.task' is "
-                                          "reserved: cpb sets the io.cpb.* labels itself\n" DATA
+      "reserved: cpb sets the io.cpb.* labels itself\n" DATA
       "bad.yaml:28:11: image 'solver': 'run' step 1 is empty\n" DATA
       "bad.yaml:29:11: image 'solver': 'run' step 2 must be a string, not a list\n" DATA
       "bad.yaml:31:13: image 'solver' is defined twice (first at line 10)";
@@ -212,6 +212,7 @@ test_messages (void)
   _cleanup_free_ char *cmd = error_of ("images:\n  - {name: a, from: b, cmd: {x: 1}}\n");
   _cleanup_free_ char *ext = error_of ("x-anything: {a: 1}\nimages:\n  - {name: a, from: b}\n");
   _cleanup_free_ char *envnl = error_of ("images:\n  - {name: a, from: b, env: {A: \"x\\ny\"}}\n");
+  _cleanup_free_ char *nofrom = error_of ("images:\n  - name: a\n    from:\n");
   _cleanup_free_ char *file =
       error_of ("images:\n  - {name: a, from: b, files: [{src: f, dest: /f, sha256: abc}]}\n");
 
@@ -233,6 +234,8 @@ test_messages (void)
       cmd);
   is_str (ext, "", "x- keys are ignored");
   ok (strstr (file, "'sha256' must be 64 hexadecimal digits") != NULL, "sha256: %s", file);
+  is_str (nofrom, "pods.yaml:3:5: image 'a': required key 'from' has no value",
+          "an empty required key");
   is_str (envnl, "pods.yaml:2:33: image 'a': env: the value of 'A' must be one line",
           "env values are one line");
 }
