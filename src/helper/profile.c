@@ -29,7 +29,7 @@ static const struct deny_entry default_deny[] = {
   { "keyctl", false }, { "add_key", true }, { "request_key", true },
   /* kernel attack surface */
   { "bpf", true }, { "perf_event_open", true }, { "userfaultfd", true },
-  { "io_uring_setup", false }, { "io_uring_enter", false }, { "io_uring_register", false },
+  { "io_uring_setup", true }, { "io_uring_enter", true }, { "io_uring_register", true },
   /* namespaces (clone's flags are checked separately) */
   { "unshare", false }, { "setns", false },
   /* the file system tree */
