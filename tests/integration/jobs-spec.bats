@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# jobs.yaml as a user meets it: `cpb template` gives a file that plans as it is, and bad
+# files are refused before anything reaches Podman, with every problem as FILE:LINE:COL
+# and exit code 2.
+load helpers
+
+setup_file() { cpb_service_start; }
+teardown_file() { cpb_service_stop; }
+
+setup() {
+  WORK=$(mktemp -d "$BATS_FILE_TMPDIR/jobs.XXXXXX")
+  cd "$WORK"
+}
+
+# The template's example image, swapped for the private service's base image.
+template_here() {
+  "$CPB" template "$@" | sed 's|worker-base:1.0|localhost/cpb-busybox:latest|' > jobs.yaml
+}
+
+@test "cpb template --help follows the help format" {
+  run_cpb template --help
+  assert_success
+  [ "${lines[0]}" = "Usage: cpb template [--minimal]" ]
+  assert_contains "$output" "  -m, --minimal"
+  run_cpb template --bogus
+  assert_failure 2
+  run_cpb template extra-argument
+  assert_failure 2
+  assert_contains "$stderr" "unexpected argument 'extra-argument'"
+}
+
+@test "the template plans as it is: 12 matrix tasks, initialize and reduce" {
+  template_here
+  assert_contains "$(cat jobs.yaml)" "# "
+  run_cpb run --dry-run --json jobs.yaml
+  assert_success
+  assert_contains "$output" '"batch":"my-sweep"'
+  assert_contains "$output" '"name":"run-0.5-1"'
+  assert_contains "$output" '"name":"run-2-4"'
+  assert_contains "$output" '"name":"reduce"'
+  assert_contains "$output" '"name":"initialize"'
+  [ "$(printf '%s' "$output" | grep -o '"group":"tasks"' | wc -l)" -eq 12 ]
+}
+
+@test "the minimal template plans from standard input" {
+  run --separate-stderr sh -c "'$CPB' template --minimal | sed 's|worker-base:1.0|localhost/cpb-busybox:latest|' | '$CPB' run --dry-run -"
+  assert_success
+  assert_contains "$output" "tasks-1"
+  assert_contains "$output" "tasks-3"
+}
+
+@test "a bad file lists every problem as FILE:LINE:COL and exits 2, touching nothing" {
+  cat > jobs.yaml <<'YAML'
+batch: bad
+defaults:
+  image: localhost/cpb-busybox:latest
+  timeout: forever
+  seccomp: {profile: strikt, deny: [nosuchcall]}
+taks: {command: x}
+tasks:
+  matrix:
+    alpha: [1, 2]
+  command: echo {alpah}
+YAML
+  run_cpb run --dry-run jobs.yaml
+  assert_failure 2
+  assert_contains "$stderr" "jobs.yaml:4:12: defaults: 'timeout' must be a duration"
+  assert_contains "$stderr" "jobs.yaml:5:22: defaults: seccomp: profile 'strikt' is not one of default, strict, none (did you mean 'strict'?)"
+  assert_contains "$stderr" "jobs.yaml:5:37: defaults: seccomp: deny: 'nosuchcall': unknown system call"
+  assert_contains "$stderr" "jobs.yaml:6:1: unknown key 'taks' (did you mean 'tasks'?)"
+  assert_contains "$stderr" "jobs.yaml:10:12: group 'tasks': unknown parameter '{alpah}' (did you mean '{alpha}'?)"
+  cd /  # the test user cannot enter this test's directory
+  run tpodman ps -a --format '{{.Names}}'
+  assert_success
+  [ -z "$output" ]
+}
+
+@test "duplicate task names are refused with both positions" {
+  cat > jobs.yaml <<'YAML'
+batch: dup
+defaults: {image: localhost/cpb-busybox:latest}
+tasks:
+  matrix:
+    alpha: [1, 2]
+    beta: [x, y]
+  name: t-{alpha}
+  command: "true"
+YAML
+  run_cpb run --dry-run jobs.yaml
+  assert_failure 2
+  assert_contains "$stderr" "jobs.yaml:7:9: group 'tasks': duplicate task name 't-1' (alpha=1 beta=y; the other: alpha=1 beta=x, at jobs.yaml:5:5)"
+}
+
+@test "groups waiting for each other in a cycle are refused" {
+  cat > jobs.yaml <<'YAML'
+batch: cycle
+defaults: {image: localhost/cpb-busybox:latest}
+groups:
+  a: {after: [b], command: "true"}
+  b: {inputs_from: [a], command: "true"}
+YAML
+  run_cpb run --dry-run jobs.yaml
+  assert_failure 2
+  assert_contains "$stderr" "jobs.yaml:4:3: groups wait for each other in a cycle: 'a' -> 'b' -> 'a'"
+}
+
+@test "a missing input, also one named by a parameter, is refused at its line" {
+  mkdir -p data && echo 1 > data/in-1.txt
+  cat > jobs.yaml <<'YAML'
+batch: inputs
+defaults: {image: localhost/cpb-busybox:latest}
+tasks:
+  matrix:
+    n: [1, 2]
+  inputs: ["data/in-{n}.txt"]
+  command: cat in-{n}.txt
+YAML
+  run_cpb run --dry-run jobs.yaml
+  assert_failure 2
+  assert_contains "$stderr" "jobs.yaml:6:12: input 'data/in-2.txt' (from 'data/in-{n}.txt'): No such file or directory"
+  assert_not_contains "$stderr" "in-1.txt'"
+  echo 2 > data/in-2.txt
+  run_cpb run --dry-run jobs.yaml
+  assert_success
+}
+
+@test "a file that is not YAML is refused with its position" {
+  printf 'batch: [unclosed\ntasks: x\n' > jobs.yaml
+  run_cpb run --dry-run jobs.yaml
+  assert_failure 2
+  assert_contains "$stderr" "jobs.yaml:"
+  run_cpb run --dry-run does-not-exist.yaml
+  assert_failure
+  assert_contains "$stderr" "does-not-exist.yaml"
+}
