@@ -51,8 +51,8 @@ struct cpb_jobs_plan
 static bool
 is_name_char (char c)
 {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
-         || c == '.' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
 }
 
 /* At TEXT[I] == '{': the length of the placeholder name when it is one ("{NAME}" not
@@ -74,13 +74,13 @@ find_name (const char *name, size_t len, const char *const *names, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     if (names[i] && strncmp (names[i], name, len) == 0 && names[i][len] == '\0')
-      return (ssize_t) i;
+      return (ssize_t)i;
   return -1;
 }
 
 bool
-cpb_template_find_unknown (const char *text, const char *const *names, size_t n,
-                           size_t *ret_offset, size_t *ret_len)
+cpb_template_find_unknown (const char *text, const char *const *names, size_t n, size_t *ret_offset,
+                           size_t *ret_len)
 {
   for (size_t i = 0; text[i]; i++)
     {
@@ -150,8 +150,8 @@ cpb_jobs_name_valid (const char *name)
 {
   size_t len = strlen (name);
 
-  if (len == 0 || len > CPB_JOBS_MAX_NAME || !is_name_char (name[0]) || name[0] == '.'
-      || name[0] == '-' || name[0] == '_')
+  if (len == 0 || len > CPB_JOBS_MAX_NAME || !is_name_char (name[0]) || name[0] == '.' ||
+      name[0] == '-' || name[0] == '_')
     return false;
   for (size_t i = 0; i < len; i++)
     if (!is_name_char (name[i]))
@@ -179,8 +179,7 @@ task_vars_free (struct task_vars *v)
 }
 
 static void
-task_vars_init (struct task_vars *v, const cpb_jobs_spec *spec, const char *group,
-                size_t n_params)
+task_vars_init (struct task_vars *v, const cpb_jobs_spec *spec, const char *group, size_t n_params)
 {
   static const char *const builtins[] = { CPB_TEMPLATE_BUILTINS };
 
@@ -329,7 +328,7 @@ hash_name (const char *s)
   uint64_t h = 14695981039346656037ull;
 
   for (; *s; s++)
-    h = (h ^ (unsigned char) *s) * 1099511628211ull;
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
   return h;
 }
 
@@ -353,7 +352,7 @@ slots_grow (cpb_jobs_plan *plan)
 
       while (plan->slots[s])
         s = (s + 1) & (n - 1);
-      plan->slots[s] = (uint32_t) i + 1;
+      plan->slots[s] = (uint32_t)i + 1;
     }
 }
 
@@ -374,9 +373,9 @@ plan_find (const cpb_jobs_plan *plan, const char *name)
   size_t s;
 
   if (plan->n_slots == 0)
-    return (size_t) -1;
+    return (size_t)-1;
   s = slot_find (plan, name);
-  return plan->slots[s] ? plan->slots[s] - 1 : (size_t) -1;
+  return plan->slots[s] ? plan->slots[s] - 1 : (size_t)-1;
 }
 
 static void
@@ -393,14 +392,14 @@ plan_append (cpb_jobs_plan *plan, uint32_t group, enum task_source src, uint64_t
   it = &plan->items[plan->n_items];
   it->ref = ref;
   it->group = group;
-  it->source = (uint8_t) src;
+  it->source = (uint8_t)src;
   it->name_off = plan->names.len;
   cpb_buf_append (&plan->names, name, len + 1);
   plan->n_items++;
   if (plan->n_items * 2 > plan->n_slots)
     slots_grow (plan);
   else
-    plan->slots[slot_find (plan, name)] = (uint32_t) plan->n_items;
+    plan->slots[slot_find (plan, name)] = (uint32_t)plan->n_items;
 }
 
 /* "alpha=0.1 beta=2": which combination a message is about. */
@@ -464,15 +463,14 @@ check_templated_inputs (struct build *b, const struct cpb_jobs_input *in, size_t
       path = src.data[0] == '/' ? cpb_xstrdup (src.data)
                                 : cpb_xasprintf ("%s/%s", spec->directory, src.data);
       if (stat (path, &st) < 0)
-        cpb_diag_add (b->d, in[i].pos.line, in[i].pos.col, "input '%s' (from '%s'): %s",
-                      src.data, in[i].src, strerror (errno));
+        cpb_diag_add (b->d, in[i].pos.line, in[i].pos.col, "input '%s' (from '%s'): %s", src.data,
+                      in[i].src, strerror (errno));
     }
 }
 
 /* Add one task: name it, check the name, remember it. */
 static void
-build_task (struct build *b, size_t gi, enum task_source src, uint64_t ref,
-            struct task_vars *v)
+build_task (struct build *b, size_t gi, enum task_source src, uint64_t ref, struct task_vars *v)
 {
   cpb_jobs_plan *plan = b->plan;
   const struct cpb_jobs_group *g = &plan->spec->groups[gi];
@@ -493,12 +491,12 @@ build_task (struct build *b, size_t gi, enum task_source src, uint64_t ref,
                       g->name, name.data, CPB_JOBS_MAX_NAME);
       b->bad_name_said = true;
     }
-  else if ((first = plan_find (plan, name.data)) != (size_t) -1)
+  else if ((first = plan_find (plan, name.data)) != (size_t)-1)
     report_duplicate (b, g, src, ref, v, name.data, first);
   check_templated_inputs (b, g->inputs, g->n_inputs, v);
   if (src == SRC_LIST)
     check_templated_inputs (b, g->list[ref].inputs, g->list[ref].n_inputs, v);
-  plan_append (plan, (uint32_t) gi, src, ref, name.data, name.len);
+  plan_append (plan, (uint32_t)gi, src, ref, name.data, name.len);
 }
 
 /* The matrix's combinations as axis value indices, each pattern of `exclude` as the value
@@ -522,7 +520,7 @@ exclude_patterns (const struct cpb_jobs_group *g)
 
               for (size_t k = 0; k < g->axes[a].n_values; k++)
                 if (strcmp (g->axes[a].values[k], x->param_values[p]) == 0)
-                  found = (long) k;
+                  found = (long)k;
               pat[e * g->n_axes + a] = found;
             }
     }
@@ -540,7 +538,7 @@ excluded (const struct cpb_jobs_group *g, const long *pat, const size_t *idx)
         {
           long want = pat[e * g->n_axes + a];
 
-          match = want == -1 || want == (long) idx[a];
+          match = want == -1 || want == (long)idx[a];
         }
       if (match)
         return true;
@@ -596,8 +594,8 @@ group_bound (const struct cpb_jobs_group *g)
     {
       if (g->axes[a].n_values == 0)
         return g->n_include + g->n_list;
-      if (n > (uint64_t) CPB_JOBS_MAX_TASKS / g->axes[a].n_values + 1)
-        return (uint64_t) CPB_JOBS_MAX_TASKS + 1;
+      if (n > (uint64_t)CPB_JOBS_MAX_TASKS / g->axes[a].n_values + 1)
+        return (uint64_t)CPB_JOBS_MAX_TASKS + 1;
       n *= g->axes[a].n_values;
     }
   return n + g->n_include + g->n_list;
@@ -751,7 +749,7 @@ env_set (struct env_list *e, const char *name, char *value /* owned */)
 static int
 cmp_env (const void *a, const void *b)
 {
-  const char *x = *(char *const *) a, *y = *(char *const *) b;
+  const char *x = *(char *const *)a, *y = *(char *const *)b;
   size_t lx = strcspn (x, "="), ly = strcspn (y, "=");
   int c = strncmp (x, y, lx < ly ? lx : ly);
 
@@ -792,8 +790,8 @@ is_identifier (const char *s)
   if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
     return false;
   for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')
-          || *s == '_'))
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_'))
       return false;
   return true;
 }
@@ -806,7 +804,7 @@ param_env_name (const char *name)
 
   for (char *c = s + strlen ("CPB_PARAM_"); *c; c++)
     if (*c >= 'a' && *c <= 'z')
-      *c = (char) (*c - 'a' + 'A');
+      *c = (char)(*c - 'a' + 'A');
     else if (!((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
       *c = '_';
   return s;

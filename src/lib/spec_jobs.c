@@ -40,33 +40,45 @@ struct loader
   bool init_dirty;
 };
 
+/* clang-format off */
 #define SETTINGS_KEYS                                                                              \
   { "image", 0 }, { "requires", 0 }, { "resources", 0 }, { "env", 0 }, { "timeout", 0 },           \
       { "retries", 0 }, { "priority", 0 }, { "seccomp", 0 }, { "network", 0 }, { "workdir", 0 }
+/* clang-format on */
 
-static const cpb_yaml_key top_keys[]
-    = { { "batch", CPB_YAML_REQUIRED }, { "namespace", 0 }, { "description", 0 },
-        { "limits", 0 },   { "defaults", 0 },  { "inputs", 0 },      { "outputs", 0 },
-        { "initialize", 0 }, { "tasks", 0 },   { "groups", 0 },      { NULL, 0 } };
+static const cpb_yaml_key top_keys[] = { { "batch", CPB_YAML_REQUIRED },
+                                         { "namespace", 0 },
+                                         { "description", 0 },
+                                         { "limits", 0 },
+                                         { "defaults", 0 },
+                                         { "inputs", 0 },
+                                         { "outputs", 0 },
+                                         { "initialize", 0 },
+                                         { "tasks", 0 },
+                                         { "groups", 0 },
+                                         { NULL, 0 } };
 static const cpb_yaml_key defaults_keys[] = { SETTINGS_KEYS, { NULL, 0 } };
-static const cpb_yaml_key init_keys[]
-    = { SETTINGS_KEYS,    { "command", CPB_YAML_REQUIRED }, { "inputs", 0 }, { "outputs", 0 },
-        { "description", 0 }, { NULL, 0 } };
-static const cpb_yaml_key group_keys[]
-    = { SETTINGS_KEYS,   { "after", 0 },   { "inputs_from", 0 }, { "matrix", 0 },
-        { "include", 0 }, { "exclude", 0 }, { "list", 0 },        { "name", 0 },
-        { "command", 0 }, { "inputs", 0 },  { "outputs", 0 },     { "description", 0 },
-        { NULL, 0 } };
-static const cpb_yaml_key entry_keys[]
-    = { SETTINGS_KEYS, { "name", 0 },   { "command", 0 },     { "params", 0 },
-        { "inputs", 0 }, { "description", 0 }, { NULL, 0 } };
-static const cpb_yaml_key resources_keys[]
-    = { { "cpus", 0 }, { "memory", 0 }, { "counted", 0 }, { NULL, 0 } };
+static const cpb_yaml_key init_keys[] = { SETTINGS_KEYS,        { "command", CPB_YAML_REQUIRED },
+                                          { "inputs", 0 },      { "outputs", 0 },
+                                          { "description", 0 }, { NULL, 0 } };
+static const cpb_yaml_key group_keys[] = { SETTINGS_KEYS,   { "after", 0 },   { "inputs_from", 0 },
+                                           { "matrix", 0 }, { "include", 0 }, { "exclude", 0 },
+                                           { "list", 0 },   { "name", 0 },    { "command", 0 },
+                                           { "inputs", 0 }, { "outputs", 0 }, { "description", 0 },
+                                           { NULL, 0 } };
+static const cpb_yaml_key entry_keys[] = { SETTINGS_KEYS,   { "name", 0 },   { "command", 0 },
+                                           { "params", 0 }, { "inputs", 0 }, { "description", 0 },
+                                           { NULL, 0 } };
+static const cpb_yaml_key resources_keys[] = {
+  { "cpus", 0 }, { "memory", 0 }, { "counted", 0 }, { NULL, 0 }
+};
 static const cpb_yaml_key seccomp_keys[] = { { "profile", 0 }, { "deny", 0 }, { NULL, 0 } };
-static const cpb_yaml_key input_keys[]
-    = { { "src", CPB_YAML_REQUIRED }, { "dest", 0 }, { NULL, 0 } };
-static const cpb_yaml_key range_keys[]
-    = { { "from", CPB_YAML_REQUIRED }, { "to", CPB_YAML_REQUIRED }, { "step", 0 }, { NULL, 0 } };
+static const cpb_yaml_key input_keys[] = { { "src", CPB_YAML_REQUIRED },
+                                           { "dest", 0 },
+                                           { NULL, 0 } };
+static const cpb_yaml_key range_keys[] = {
+  { "from", CPB_YAML_REQUIRED }, { "to", CPB_YAML_REQUIRED }, { "step", 0 }, { NULL, 0 }
+};
 
 /* ---- allocation owned by the spec ---- */
 
@@ -90,8 +102,8 @@ lalloc (struct loader *l, size_t n, size_t size)
   return own (l, cpb_xcalloc (n + 1, size));
 }
 
-static const char *
-lstrdup_printf (struct loader *l, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static const char *lstrdup_printf (struct loader *l, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static const char *
 lstrdup_printf (struct loader *l, const char *fmt, ...)
@@ -124,8 +136,7 @@ static int
 type_error (struct loader *l, const cpb_yaml_node *n, const char *ctx, const char *key,
             const char *what)
 {
-  return cpb_yaml_diag (l->d, n, ctx, "'%s' must be %s, not %s", key, what,
-                        cpb_yaml_describe (n));
+  return cpb_yaml_diag (l->d, n, ctx, "'%s' must be %s, not %s", key, what, cpb_yaml_describe (n));
 }
 
 /* Why PATH is not a clean path relative to the working directory, or NULL. */
@@ -156,8 +167,8 @@ is_env_name (const char *s)
   if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
     return false;
   for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')
-          || *s == '_'))
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_'))
       return false;
   return true;
 }
@@ -168,8 +179,8 @@ is_param_name (const char *s)
   if (*s == '\0')
     return false;
   for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')
-          || *s == '_' || *s == '.' || *s == '-'))
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '.' || *s == '-'))
       return false;
   return true;
 }
@@ -241,8 +252,8 @@ get_str_list (struct loader *l, const cpb_yaml_node *n, const char *ctx, const c
   v = lalloc (l, n->n_items, sizeof *v);
   CPB_YAML_FOREACH_ITEM (item, n)
   {
-    _cleanup_free_ char *what = cpb_xasprintf ("%s%s'%s' item", ctx ? ctx : "", ctx ? ": " : "",
-                                               key);
+    _cleanup_free_ char *what =
+        cpb_xasprintf ("%s%s'%s' item", ctx ? ctx : "", ctx ? ": " : "", key);
     if (cpb_yaml_as_str (l->d, item, what, &v[k].s) == 0)
       v[k++].pos = item->pos;
   }
@@ -271,8 +282,7 @@ mark (struct cpb_jobs_settings *s, enum cpb_jobs_setting which, const cpb_yaml_n
 }
 
 static void
-parse_cpus (struct loader *l, const cpb_yaml_node *n, const char *ctx,
-            struct cpb_jobs_settings *s)
+parse_cpus (struct loader *l, const cpb_yaml_node *n, const char *ctx, struct cpb_jobs_settings *s)
 {
   char *end = NULL;
   double v;
@@ -286,8 +296,8 @@ parse_cpus (struct loader *l, const cpb_yaml_node *n, const char *ctx,
   v = strtod (n->text, &end);
   if (errno || end == n->text || *end || !isfinite (v) || v <= 0 || v > 4096)
     {
-      cpb_yaml_diag (l->d, n, ctx, "'cpus' must be a number of CPUs above 0 like 1 or 0.5, not '%s'",
-                     n->text);
+      cpb_yaml_diag (l->d, n, ctx,
+                     "'cpus' must be a number of CPUs above 0 like 1 or 0.5, not '%s'", n->text);
       return;
     }
   s->cpus = v;
@@ -317,8 +327,10 @@ parse_counts (struct loader *l, const cpb_yaml_node *n, const char *ctx, const c
 
     if (!is_param_name (p->key->text))
       {
-        cpb_yaml_diag (l->d, p->key, ctx, "resource name '%s' may only use letters, digits, "
-                       "'_', '.' and '-'", p->key->text);
+        cpb_yaml_diag (l->d, p->key, ctx,
+                       "resource name '%s' may only use letters, digits, "
+                       "'_', '.' and '-'",
+                       p->key->text);
         continue;
       }
     if (cpb_yaml_as_int (l->d, p->value, what, 1, 1000000, &c) < 0)
@@ -367,10 +379,10 @@ parse_profile (struct loader *l, const cpb_yaml_node *n, const char *ctx,
   for (int i = 0; names[i]; i++)
     if (strcmp (text, names[i]) == 0)
       {
-        *ret = (enum cpb_jobs_seccomp_profile) i;
+        *ret = (enum cpb_jobs_seccomp_profile)i;
         return 0;
       }
-  const char *s = cpb_suggest (text, names, (size_t) -1);
+  const char *s = cpb_suggest (text, names, (size_t)-1);
   return cpb_yaml_diag (l->d, n, ctx, "profile '%s' is not one of default, strict, none%s%s%s",
                         text, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
 }
@@ -432,7 +444,7 @@ parse_network (struct loader *l, const cpb_yaml_node *n, const char *ctx,
   for (int i = 0; names[i]; i++)
     if (strcmp (text, names[i]) == 0)
       {
-        s->network = (enum cpb_jobs_network) i;
+        s->network = (enum cpb_jobs_network)i;
         mark (s, CPB_SET_NETWORK, n);
         return;
       }
@@ -441,8 +453,7 @@ parse_network (struct loader *l, const cpb_yaml_node *n, const char *ctx,
 
 /* `env` merged over the outer level's: a key set here replaces the outer value. */
 static void
-parse_env (struct loader *l, const cpb_yaml_node *n, const char *ctx,
-           struct cpb_jobs_settings *s)
+parse_env (struct loader *l, const cpb_yaml_node *n, const char *ctx, struct cpb_jobs_settings *s)
 {
   struct cpb_jobs_env *env;
   const cpb_yaml_pair *p;
@@ -522,14 +533,13 @@ parse_numbers (struct loader *l, const cpb_yaml_node *map, const char *ctx,
     mark (s, CPB_SET_TIMEOUT, cpb_yaml_lookup (map, "timeout"));
   if (cpb_yaml_get_int (l->d, map, "retries", ctx, 0, CPB_JOBS_MAX_RETRIES, &v) > 0)
     {
-      s->retries = (int) v;
+      s->retries = (int)v;
       mark (s, CPB_SET_RETRIES, cpb_yaml_lookup (map, "retries"));
     }
-  if (cpb_yaml_get_int (l->d, map, "priority", ctx, -CPB_JOBS_MAX_PRIORITY,
-                        CPB_JOBS_MAX_PRIORITY, &v)
-      > 0)
+  if (cpb_yaml_get_int (l->d, map, "priority", ctx, -CPB_JOBS_MAX_PRIORITY, CPB_JOBS_MAX_PRIORITY,
+                        &v) > 0)
     {
-      s->priority = (int) v;
+      s->priority = (int)v;
       mark (s, CPB_SET_PRIORITY, cpb_yaml_lookup (map, "priority"));
     }
 }
@@ -581,8 +591,7 @@ check_input_exists (struct loader *l, const struct cpb_jobs_input *in, const cha
 
 /* One input: "path" or {src: path, dest: name}. */
 static int
-parse_input (struct loader *l, const cpb_yaml_node *n, const char *ctx,
-             struct cpb_jobs_input *in)
+parse_input (struct loader *l, const cpb_yaml_node *n, const char *ctx, struct cpb_jobs_input *in)
 {
   const char *why;
 
@@ -592,8 +601,8 @@ parse_input (struct loader *l, const cpb_yaml_node *n, const char *ctx,
       cpb_yaml_check_keys (l->d, n, input_keys, ctx);
       if (cpb_yaml_get_str (l->d, n, "src", ctx, &in->src) <= 0)
         return -1;
-      if (cpb_yaml_get_str (l->d, n, "dest", ctx, &in->dest) > 0
-          && (why = relpath_problem (in->dest)))
+      if (cpb_yaml_get_str (l->d, n, "dest", ctx, &in->dest) > 0 &&
+          (why = relpath_problem (in->dest)))
         return cpb_yaml_diag (l->d, cpb_yaml_lookup (n, "dest"), ctx, "input dest '%s' %s",
                               in->dest, why);
     }
@@ -639,8 +648,8 @@ parse_inputs (struct loader *l, const cpb_yaml_node *map, const char *ctx, size_
 static struct cpb_jobs_str *
 parse_outputs (struct loader *l, const cpb_yaml_node *map, const char *ctx, size_t *ret_n)
 {
-  struct cpb_jobs_str *v
-      = get_str_list (l, cpb_yaml_lookup (map, "outputs"), ctx, "outputs", false, ret_n);
+  struct cpb_jobs_str *v =
+      get_str_list (l, cpb_yaml_lookup (map, "outputs"), ctx, "outputs", false, ret_n);
 
   for (size_t i = 0; i < *ret_n; i++)
     {
@@ -685,7 +694,6 @@ parse_command (struct loader *l, const cpb_yaml_node *map, const char *ctx,
     *ret_argv = strs_of (l, v, len);
 }
 
-
 /* ---- matrix ---- */
 
 static int
@@ -693,7 +701,7 @@ cmp_values (const void *a, const void *b, void *arg)
 {
   const char *const *values = arg;
 
-  return strcmp (values[*(const size_t *) a], values[*(const size_t *) b]);
+  return strcmp (values[*(const size_t *)a], values[*(const size_t *)b]);
 }
 
 /* A value written twice would make two identical tasks: say where both are. */
@@ -704,7 +712,7 @@ check_axis_duplicates (struct loader *l, const struct cpb_jobs_axis *axis, const
 
   for (size_t i = 0; i < axis->n_values; i++)
     order[i] = i;
-  qsort_r (order, axis->n_values, sizeof *order, cmp_values, (void *) axis->values);
+  qsort_r (order, axis->n_values, sizeof *order, cmp_values, (void *)axis->values);
   for (size_t i = 1; i < axis->n_values; i++)
     {
       size_t a = order[i - 1], b = order[i];
@@ -726,17 +734,16 @@ check_axis_duplicates (struct loader *l, const struct cpb_jobs_axis *axis, const
 
 /* `{from: 1, to: 100, step: 1}`: integers, both ends included. */
 static void
-parse_range (struct loader *l, const cpb_yaml_node *n, const char *ctx,
-             struct cpb_jobs_axis *axis)
+parse_range (struct loader *l, const cpb_yaml_node *n, const char *ctx, struct cpb_jobs_axis *axis)
 {
   const long long lim = 1000000000000LL;
   long long from, to, step = 0;
   unsigned long long count;
 
-  if (cpb_yaml_check_keys (l->d, n, range_keys, ctx) < 0
-      || cpb_yaml_get_int (l->d, n, "from", ctx, -lim, lim, &from) <= 0
-      || cpb_yaml_get_int (l->d, n, "to", ctx, -lim, lim, &to) <= 0
-      || cpb_yaml_get_int (l->d, n, "step", ctx, -lim, lim, &step) < 0)
+  if (cpb_yaml_check_keys (l->d, n, range_keys, ctx) < 0 ||
+      cpb_yaml_get_int (l->d, n, "from", ctx, -lim, lim, &from) <= 0 ||
+      cpb_yaml_get_int (l->d, n, "to", ctx, -lim, lim, &to) <= 0 ||
+      cpb_yaml_get_int (l->d, n, "step", ctx, -lim, lim, &step) < 0)
     return;
   if (step == 0)
     step = to >= from ? 1 : -1;
@@ -746,7 +753,7 @@ parse_range (struct loader *l, const cpb_yaml_node *n, const char *ctx,
                      axis->name, step, from, to);
       return;
     }
-  count = (unsigned long long) ((to - from) / step) + 1;
+  count = (unsigned long long)((to - from) / step) + 1;
   if (count > CPB_JOBS_MAX_TASKS)
     {
       cpb_yaml_diag (l->d, n, ctx, "axis '%s': %llu values are more than %u", axis->name, count,
@@ -757,7 +764,7 @@ parse_range (struct loader *l, const cpb_yaml_node *n, const char *ctx,
   axis->value_pos = lalloc (l, count, sizeof *axis->value_pos);
   for (size_t i = 0; i < count; i++)
     {
-      axis->values[i] = lstrdup_printf (l, "%lld", from + (long long) i * step);
+      axis->values[i] = lstrdup_printf (l, "%lld", from + (long long)i * step);
       axis->value_pos[i] = n->pos;
     }
   axis->n_values = count;
@@ -781,7 +788,8 @@ parse_axis (struct loader *l, const cpb_yaml_pair *p, const char *ctx, struct cp
     {
       cpb_yaml_diag (l->d, p->value, ctx,
                      "axis '%s' must be a non-empty list of values or a {from, to, step} range, "
-                     "not %s%s", axis->name, is_seq (p->value) ? "an empty " : "",
+                     "not %s%s",
+                     axis->name, is_seq (p->value) ? "an empty " : "",
                      is_seq (p->value) ? "list" : cpb_yaml_describe (p->value));
       return;
     }
@@ -798,8 +806,7 @@ parse_axis (struct loader *l, const cpb_yaml_pair *p, const char *ctx, struct cp
 }
 
 static void
-parse_matrix (struct loader *l, const cpb_yaml_node *n, const char *ctx,
-              struct cpb_jobs_group *g)
+parse_matrix (struct loader *l, const cpb_yaml_node *n, const char *ctx, struct cpb_jobs_group *g)
 {
   const cpb_yaml_pair *p;
 
@@ -909,8 +916,7 @@ struct group_deps
 };
 
 static void
-parse_params (struct loader *l, const cpb_yaml_node *n, const char *ctx,
-              struct cpb_jobs_entry *e)
+parse_params (struct loader *l, const cpb_yaml_node *n, const char *ctx, struct cpb_jobs_entry *e)
 {
   const cpb_yaml_pair *p;
 
@@ -927,8 +933,8 @@ parse_params (struct loader *l, const cpb_yaml_node *n, const char *ctx,
   {
     _cleanup_free_ char *what = cpb_xasprintf ("%s: param '%s'", ctx, p->key->text);
 
-    if (check_param_name (l, p->key, ctx) < 0
-        || cpb_yaml_as_str (l->d, p->value, what, &e->param_values[e->n_params]) < 0)
+    if (check_param_name (l, p->key, ctx) < 0 ||
+        cpb_yaml_as_str (l->d, p->value, what, &e->param_values[e->n_params]) < 0)
       continue;
     e->param_names[e->n_params++] = p->key->text;
   }
@@ -999,8 +1005,10 @@ parse_group (struct loader *l, const cpb_yaml_node *key, const cpb_yaml_node *n,
   g->settings = l->spec->defaults;
   ctx = cpb_xasprintf ("group '%s'", g->name);
   if (!cpb_jobs_name_valid (g->name) || strcmp (g->name, "initialize") == 0)
-    cpb_yaml_diag (l->d, key, NULL, "group name '%s' is not valid: use letters, digits, '.', '_' "
-                   "or '-' ('initialize' is taken)", g->name);
+    cpb_yaml_diag (l->d, key, NULL,
+                   "group name '%s' is not valid: use letters, digits, '.', '_' "
+                   "or '-' ('initialize' is taken)",
+                   g->name);
   if (is_seq (n))
     {
       parse_list (l, n, g, ctx);
@@ -1008,8 +1016,10 @@ parse_group (struct loader *l, const cpb_yaml_node *key, const cpb_yaml_node *n,
     }
   if (!is_map (n))
     {
-      cpb_yaml_diag (l->d, n, ctx, "must be a mapping (command, matrix, ...) or a list of tasks, "
-                     "not %s", cpb_yaml_describe (n));
+      cpb_yaml_diag (l->d, n, ctx,
+                     "must be a mapping (command, matrix, ...) or a list of tasks, "
+                     "not %s",
+                     cpb_yaml_describe (n));
       return;
     }
   cpb_yaml_check_keys (l->d, n, group_keys, ctx);
@@ -1024,8 +1034,8 @@ parse_group (struct loader *l, const cpb_yaml_node *key, const cpb_yaml_node *n,
   g->exclude = parse_combinations (l, n, "exclude", g, ctx, false, &g->n_exclude);
   parse_list (l, cpb_yaml_lookup (n, "list"), g, ctx);
   deps->after = get_str_list (l, cpb_yaml_lookup (n, "after"), ctx, "after", true, &deps->n_after);
-  deps->inputs_from = get_str_list (l, cpb_yaml_lookup (n, "inputs_from"), ctx, "inputs_from",
-                                    true, &deps->n_inputs_from);
+  deps->inputs_from = get_str_list (l, cpb_yaml_lookup (n, "inputs_from"), ctx, "inputs_from", true,
+                                    &deps->n_inputs_from);
   if (group_needs_command (g) && g->command.s == NULL && g->argv == NULL)
     cpb_yaml_diag (l->d, n, ctx, "missing required key 'command'");
 }
@@ -1037,15 +1047,14 @@ group_index (const struct cpb_jobs_group *groups, size_t n, const char *name)
 {
   for (size_t i = 0; i < n; i++)
     if (strcmp (groups[i].name, name) == 0)
-      return (ssize_t) i;
+      return (ssize_t)i;
   return -1;
 }
 
 /* Resolve NAMES to group indices, adding each once to *V (capacity n_groups). */
 static void
 resolve_deps (struct loader *l, struct cpb_jobs_group *groups, size_t n_groups, size_t gi,
-              const struct cpb_jobs_str *names, size_t n, const char *key, size_t *v,
-              size_t *ret_n)
+              const struct cpb_jobs_str *names, size_t n, const char *key, size_t *v, size_t *ret_n)
 {
   _cleanup_free_ const char **cands = cpb_xcalloc (n_groups + 1, sizeof *cands);
 
@@ -1056,20 +1065,20 @@ resolve_deps (struct loader *l, struct cpb_jobs_group *groups, size_t n_groups, 
       ssize_t k = group_index (groups, n_groups, names[i].s);
       bool seen = false;
 
-      if (k < 0 || (size_t) k == gi)
+      if (k < 0 || (size_t)k == gi)
         {
           const char *s = k < 0 ? cpb_suggest (names[i].s, cands, n_groups) : NULL;
 
-          cpb_diag_add (l->d, names[i].pos.line, names[i].pos.col,
-                        "group '%s': %s: %s '%s'%s%s%s", groups[gi].name, key,
+          cpb_diag_add (l->d, names[i].pos.line, names[i].pos.col, "group '%s': %s: %s '%s'%s%s%s",
+                        groups[gi].name, key,
                         k < 0 ? "no group named" : "a group cannot wait for itself:", names[i].s,
                         s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
           continue;
         }
       for (size_t j = 0; j < *ret_n; j++)
-        seen = seen || v[j] == (size_t) k;
+        seen = seen || v[j] == (size_t)k;
       if (!seen)
-        v[(*ret_n)++] = (size_t) k;
+        v[(*ret_n)++] = (size_t)k;
     }
 }
 
@@ -1107,7 +1116,7 @@ report_cycle (struct loader *l, const struct cpb_jobs_group *groups, size_t n, s
   /* Every unplaced group waits for another unplaced one: walk until a group repeats. */
   while (at[g] < 0)
     {
-      at[g] = (ssize_t) len;
+      at[g] = (ssize_t)len;
       path[len++] = g;
       for (size_t k = 0; k < groups[g].n_after; k++)
         if (!placed[groups[g].after[k]])
@@ -1116,7 +1125,7 @@ report_cycle (struct loader *l, const struct cpb_jobs_group *groups, size_t n, s
             break;
           }
     }
-  for (size_t i = (size_t) at[g]; i < len; i++)
+  for (size_t i = (size_t)at[g]; i < len; i++)
     cpb_buf_printf (&msg, "'%s' -> ", groups[path[i]].name);
   cpb_buf_printf (&msg, "'%s'", groups[g].name);
   cpb_diag_add (l->d, groups[g].pos.line, groups[g].pos.col,
@@ -1299,8 +1308,8 @@ check_initialize_templates (struct loader *l, const struct cpb_jobs_initialize *
   check_command_templates (l, &init->command, init->argv, init->pos, ctx, names,
                            CPB_TEMPLATE_N_BUILTINS);
   check_env_templates (l, &init->settings, ctx, names, CPB_TEMPLATE_N_BUILTINS);
-  check_io_templates (l, init->inputs, init->n_inputs, init->outputs, init->n_outputs, ctx,
-                      names, CPB_TEMPLATE_N_BUILTINS);
+  check_io_templates (l, init->inputs, init->n_inputs, init->outputs, init->n_outputs, ctx, names,
+                      CPB_TEMPLATE_N_BUILTINS);
 }
 
 /* ---- counted resources against the farm's limits ---- */
@@ -1326,8 +1335,8 @@ check_counted (struct loader *l, const struct cpb_jobs_settings *s, const char *
                       c->name);
       else if (c->count > spec->limits[k].count)
         cpb_diag_add (l->d, c->pos.line, c->pos.col,
-                      "%s: needs %lld of '%s' but 'limits' has only %lld", ctx, c->count,
-                      c->name, spec->limits[k].count);
+                      "%s: needs %lld of '%s' but 'limits' has only %lld", ctx, c->count, c->name,
+                      spec->limits[k].count);
     }
 }
 
@@ -1360,7 +1369,8 @@ parse_groups (struct loader *l, const cpb_yaml_node *root)
     if (group_index (groups, n, p->key->text) >= 0)
       {
         cpb_yaml_diag (l->d, p->key, NULL, "group '%s' is defined twice (also at %s:%u:%u)",
-                       p->key->text, l->spec->path, groups[group_index (groups, n, p->key->text)].pos.line,
+                       p->key->text, l->spec->path,
+                       groups[group_index (groups, n, p->key->text)].pos.line,
                        groups[group_index (groups, n, p->key->text)].pos.col);
         continue;
       }
@@ -1400,7 +1410,8 @@ parse_initialize (struct loader *l, const cpb_yaml_node *n)
   init->outputs = parse_outputs (l, n, ctx, &init->n_outputs);
   parse_settings (l, n, ctx, &init->settings);
   if (init->n_outputs == 0)
-    cpb_yaml_diag (l->d, n, ctx, "'outputs' is missing: what initialize makes is given to the "
+    cpb_yaml_diag (l->d, n, ctx,
+                   "'outputs' is missing: what initialize makes is given to the "
                    "tasks through its outputs");
   l->spec->initialize = init;
   l->init_dirty = cpb_diag_count (l->d) > before;
@@ -1414,7 +1425,8 @@ get_name (struct loader *l, const cpb_yaml_node *root, const char *key)
   if (s.s && !cpb_jobs_name_valid (s.s))
     cpb_diag_add (l->d, s.pos.line, s.pos.col,
                   "%s '%s' is not valid: use 1 to %d letters, digits, '.', '_' or '-', "
-                  "starting with a letter or digit", key, s.s, CPB_JOBS_MAX_NAME);
+                  "starting with a letter or digit",
+                  key, s.s, CPB_JOBS_MAX_NAME);
   return s;
 }
 
@@ -1464,8 +1476,8 @@ parse_top (struct loader *l, const cpb_yaml_node *root)
     }
   spec->inputs = parse_inputs (l, root, NULL, &spec->n_inputs);
   for (size_t i = 0; i < spec->n_inputs; i++)
-    if (!cpb_template_is_constant (spec->inputs[i].src)
-        || (spec->inputs[i].dest && !cpb_template_is_constant (spec->inputs[i].dest)))
+    if (!cpb_template_is_constant (spec->inputs[i].src) ||
+        (spec->inputs[i].dest && !cpb_template_is_constant (spec->inputs[i].dest)))
       cpb_diag_add (l->d, spec->inputs[i].pos.line, spec->inputs[i].pos.col,
                     "shared input '%s': placeholders belong in a group's 'inputs'",
                     spec->inputs[i].src);
@@ -1479,8 +1491,8 @@ static void
 check_image (struct loader *l, const struct cpb_jobs_settings *s, cpb_pos pos, const char *ctx)
 {
   if (s->image == NULL)
-    cpb_diag_add (l->d, pos.line, pos.col,
-                  "%s: no image: set 'image' under 'defaults' or here", ctx);
+    cpb_diag_add (l->d, pos.line, pos.col, "%s: no image: set 'image' under 'defaults' or here",
+                  ctx);
 }
 
 /* Every check that needs the whole file. */
@@ -1563,7 +1575,7 @@ parent_directory (const char *path)
     return cpb_xstrdup (".");
   if (slash == path)
     return cpb_xstrdup ("/");
-  return cpb_xstrndup (path, (size_t) (slash - path));
+  return cpb_xstrndup (path, (size_t)(slash - path));
 }
 
 /* Standard input, bounded like a file. */
@@ -1579,10 +1591,10 @@ read_stdin (cpb_buf *out, cpb_error **err)
         continue;
       if (n < 0)
         return cpb_error_errno (err, errno, "cannot read standard input");
-      if (out->len + (size_t) n > CPB_YAML_MAX_FILE_SIZE)
+      if (out->len + (size_t)n > CPB_YAML_MAX_FILE_SIZE)
         return cpb_error_set (err, CPB_ERR_INPUT, "standard input: more than %u bytes",
                               CPB_YAML_MAX_FILE_SIZE);
-      cpb_buf_append (out, chunk, (size_t) n);
+      cpb_buf_append (out, chunk, (size_t)n);
     }
   return 0;
 }
@@ -1599,8 +1611,7 @@ cpb_jobs_spec_load (const char *path, cpb_jobs_spec **ret, cpb_error **err)
 
       if (read_stdin (&in, err) < 0)
         return -1;
-      return cpb_jobs_spec_load_buffer ("<stdin>", NULL, in.data ? in.data : "", in.len, ret,
-                                        err);
+      return cpb_jobs_spec_load_buffer ("<stdin>", NULL, in.data ? in.data : "", in.len, ret, err);
     }
   if (cpb_yaml_load_file (path, &doc, err) < 0)
     return -1;
@@ -1609,8 +1620,8 @@ cpb_jobs_spec_load (const char *path, cpb_jobs_spec **ret, cpb_error **err)
 }
 
 int
-cpb_jobs_spec_load_buffer (const char *name, const char *directory, const char *data,
-                           size_t len, cpb_jobs_spec **ret, cpb_error **err)
+cpb_jobs_spec_load_buffer (const char *name, const char *directory, const char *data, size_t len,
+                           cpb_jobs_spec **ret, cpb_error **err)
 {
   cpb_yaml_doc *doc = NULL;
 
@@ -1651,71 +1662,72 @@ cpb_jobs_spec_group (const cpb_jobs_spec *spec, const char *name)
 
 /* ---- the starting file of `cpb template` ---- */
 
-static const char template_full[]
-    = "# jobs.yaml: one workload for `cpb run jobs.yaml`.\n"
-      "# Every field is described in cpb-template(1) and docs/spec-jobs.md; editors check the\n"
-      "# file as you type with specs/jobs.schema.json (yaml-language-server: $schema=...).\n"
-      "\n"
-      "# Results go to ARCHIVE/NAMESPACE/BATCH/TASK.tar.zst: a new batch name keeps runs apart.\n"
-      "batch: my-sweep\n"
-      "# namespace: alice            # default: your login name\n"
-      "# description: what this batch is for\n"
-      "\n"
-      "# Settings every task gets unless its group (or list entry) sets them itself.\n"
-      "defaults:\n"
-      "  image: worker-base:1.0       # an image of pods.yaml (NAME:TAG) or any OCI reference\n"
-      "  # requires: [awk]            # capabilities the image must offer\n"
-      "  resources:\n"
-      "    cpus: 1                    # may be fractional: 0.5\n"
-      "    memory: 256M               # K, M, G, T (powers of 1024)\n"
-      "    # counted: {licence: 1}    # held while the task runs; totals under 'limits'\n"
-      "  timeout: 10m                 # 90s, 15m, 2h, 1h30m; none by default\n"
-      "  retries: 1                   # extra attempts after a failure\n"
-      "  # priority: 0                # higher runs first\n"
-      "  # env: {OMP_NUM_THREADS: 1}  # merged key by key with a group's env\n"
-      "  # seccomp: default           # default | strict | none, or {profile: default, deny: [socket]}\n"
-      "  # network: none              # none | slirp\n"
-      "  # workdir: /work             # where inputs land and the command runs\n"
-      "\n"
-      "# limits: {licence: 4}         # farm-wide totals of counted resources\n"
-      "\n"
-      "# Files and directories (relative to this file) copied into every task's working\n"
-      "# directory; dest renames.\n"
-      "# inputs:\n"
-      "#   - model.awk\n"
-      "#   - {src: data/, dest: input}\n"
-      "\n"
-      "# What is kept of every task: globs relative to the working directory.\n"
-      "outputs:\n"
-      "  - \"*.csv\"\n"
-      "\n"
-      "# Runs once before the tasks; its outputs are copied into every task's working directory.\n"
-      "# If it fails, no task runs.\n"
-      "initialize:\n"
-      "  command: seq 1 100 > points.txt\n"
-      "  outputs: [points.txt]\n"
-      "\n"
-      "# The tasks: one per combination of the matrix axes (the first axis varies slowest).\n"
-      "# {alpha} is replaced by the parameter's value, also in name, env, inputs and outputs;\n"
-      "# {index}, {group} and {batch} are built in; write {{ for a literal {.  Each task also\n"
-      "# finds its parameters in the environment: $alpha and $CPB_PARAM_ALPHA.\n"
-      "tasks:\n"
-      "  matrix:\n"
-      "    alpha: [0.5, 1, 2]\n"
-      "    seed: {from: 1, to: 4}     # 1, 2, 3, 4\n"
-      "  # exclude: [{alpha: 2, seed: 4}]\n"
-      "  # include: [{alpha: 10, seed: 1}]\n"
-      "  name: run-{alpha}-{seed}      # default: tasks-0.5-1\n"
-      "  command: awk -v a={alpha} -v s={seed} '{{ print s, a * $1 }' points.txt > result.csv\n"
-      "  # list:                       # explicit tasks, besides or instead of a matrix\n"
-      "  #   - {name: special, params: {alpha: 7, seed: 0}}\n"
-      "\n"
-      "# More groups; 'after' and 'inputs_from' wait for the groups they name.\n"
-      "groups:\n"
-      "  reduce:\n"
-      "    inputs_from: [tasks]       # every task's outputs, under tasks/TASK/\n"
-      "    command: cat tasks/*/result.csv > all.csv\n"
-      "    outputs: [all.csv]\n";
+static const char template_full[] =
+    "# jobs.yaml: one workload for `cpb run jobs.yaml`.\n"
+    "# Every field is described in cpb-template(1) and docs/spec-jobs.md; editors check the\n"
+    "# file as you type with specs/jobs.schema.json (yaml-language-server: $schema=...).\n"
+    "\n"
+    "# Results go to ARCHIVE/NAMESPACE/BATCH/TASK.tar.zst: a new batch name keeps runs apart.\n"
+    "batch: my-sweep\n"
+    "# namespace: alice            # default: your login name\n"
+    "# description: what this batch is for\n"
+    "\n"
+    "# Settings every task gets unless its group (or list entry) sets them itself.\n"
+    "defaults:\n"
+    "  image: worker-base:1.0       # an image of pods.yaml (NAME:TAG) or any OCI reference\n"
+    "  # requires: [awk]            # capabilities the image must offer\n"
+    "  resources:\n"
+    "    cpus: 1                    # may be fractional: 0.5\n"
+    "    memory: 256M               # K, M, G, T (powers of 1024)\n"
+    "    # counted: {licence: 1}    # held while the task runs; totals under 'limits'\n"
+    "  timeout: 10m                 # 90s, 15m, 2h, 1h30m; none by default\n"
+    "  retries: 1                   # extra attempts after a failure\n"
+    "  # priority: 0                # higher runs first\n"
+    "  # env: {OMP_NUM_THREADS: 1}  # merged key by key with a group's env\n"
+    "  # seccomp: default           # default | strict | none, or {profile: default, deny: "
+    "[socket]}\n"
+    "  # network: none              # none | slirp\n"
+    "  # workdir: /work             # where inputs land and the command runs\n"
+    "\n"
+    "# limits: {licence: 4}         # farm-wide totals of counted resources\n"
+    "\n"
+    "# Files and directories (relative to this file) copied into every task's working\n"
+    "# directory; dest renames.\n"
+    "# inputs:\n"
+    "#   - model.awk\n"
+    "#   - {src: data/, dest: input}\n"
+    "\n"
+    "# What is kept of every task: globs relative to the working directory.\n"
+    "outputs:\n"
+    "  - \"*.csv\"\n"
+    "\n"
+    "# Runs once before the tasks; its outputs are copied into every task's working directory.\n"
+    "# If it fails, no task runs.\n"
+    "initialize:\n"
+    "  command: seq 1 100 > points.txt\n"
+    "  outputs: [points.txt]\n"
+    "\n"
+    "# The tasks: one per combination of the matrix axes (the first axis varies slowest).\n"
+    "# {alpha} is replaced by the parameter's value, also in name, env, inputs and outputs;\n"
+    "# {index}, {group} and {batch} are built in; write {{ for a literal {.  Each task also\n"
+    "# finds its parameters in the environment: $alpha and $CPB_PARAM_ALPHA.\n"
+    "tasks:\n"
+    "  matrix:\n"
+    "    alpha: [0.5, 1, 2]\n"
+    "    seed: {from: 1, to: 4}     # 1, 2, 3, 4\n"
+    "  # exclude: [{alpha: 2, seed: 4}]\n"
+    "  # include: [{alpha: 10, seed: 1}]\n"
+    "  name: run-{alpha}-{seed}      # default: tasks-0.5-1\n"
+    "  command: awk -v a={alpha} -v s={seed} '{{ print s, a * $1 }' points.txt > result.csv\n"
+    "  # list:                       # explicit tasks, besides or instead of a matrix\n"
+    "  #   - {name: special, params: {alpha: 7, seed: 0}}\n"
+    "\n"
+    "# More groups; 'after' and 'inputs_from' wait for the groups they name.\n"
+    "groups:\n"
+    "  reduce:\n"
+    "    inputs_from: [tasks]       # every task's outputs, under tasks/TASK/\n"
+    "    command: cat tasks/*/result.csv > all.csv\n"
+    "    outputs: [all.csv]\n";
 
 static const char template_minimal[] = "batch: my-batch\n"
                                        "defaults:\n"

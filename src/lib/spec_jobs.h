@@ -30,8 +30,8 @@
 #include "error.h"
 
 /* Bounds against mistakes and hostile files (a typo in a range must not eat the machine). */
-#define CPB_JOBS_MAX_TASKS 1000000u  /* tasks a spec may expand to, all groups together */
-#define CPB_JOBS_MAX_NAME 128        /* bytes in a task, group or batch name */
+#define CPB_JOBS_MAX_TASKS 1000000u /* tasks a spec may expand to, all groups together */
+#define CPB_JOBS_MAX_NAME 128       /* bytes in a task, group or batch name */
 #define CPB_JOBS_MAX_RETRIES 100
 #define CPB_JOBS_MAX_PRIORITY 1000000 /* priorities are within +/- this */
 
@@ -104,24 +104,24 @@ enum cpb_jobs_setting
    it holds the built-in default). */
 struct cpb_jobs_settings
 {
-  unsigned set;                  /* bits 1 << CPB_SET_*: fields this level wrote */
-  cpb_pos pos[CPB_SET_N_];       /* where each set field was written */
-  const char *image;             /* a pods.yaml image name or any OCI reference; NULL: none */
-  const char **requires;         /* capabilities, n_requires long */
+  unsigned set;            /* bits 1 << CPB_SET_*: fields this level wrote */
+  cpb_pos pos[CPB_SET_N_]; /* where each set field was written */
+  const char *image;       /* a pods.yaml image name or any OCI reference; NULL: none */
+  const char **requires;   /* capabilities, n_requires long */
   size_t n_requires;
-  double cpus;                   /* 0: no limit */
-  uint64_t memory;               /* bytes; 0: no limit */
+  double cpus;     /* 0: no limit */
+  uint64_t memory; /* bytes; 0: no limit */
   struct cpb_jobs_count *counted;
   size_t n_counted;
-  uint64_t timeout;              /* seconds; 0: none */
-  int retries;                   /* extra attempts after a failure; default 0 */
-  int priority;                  /* higher runs first; default 0 */
+  uint64_t timeout; /* seconds; 0: none */
+  int retries;      /* extra attempts after a failure; default 0 */
+  int priority;     /* higher runs first; default 0 */
   enum cpb_jobs_seccomp_profile seccomp;
-  const char **deny;             /* extra syscall names to deny, n_deny long */
+  const char **deny; /* extra syscall names to deny, n_deny long */
   size_t n_deny;
   enum cpb_jobs_network network;
-  const char *workdir;           /* absolute path in the container; default "/work" */
-  struct cpb_jobs_env *env;      /* merged: outer levels first, a key appears once */
+  const char *workdir;      /* absolute path in the container; default "/work" */
+  struct cpb_jobs_env *env; /* merged: outer levels first, a key appears once */
   size_t n_env;
 };
 
@@ -142,9 +142,9 @@ struct cpb_jobs_entry
   const char **param_names;
   const char **param_values;
   size_t n_params;
-  struct cpb_jobs_str name;     /* list: its own name (template); NULL: the group's */
-  struct cpb_jobs_str command;  /* list: its own shell command; NULL: the group's */
-  const char **argv;            /* list: its own exec-form command (NULL-terminated) */
+  struct cpb_jobs_str name;          /* list: its own name (template); NULL: the group's */
+  struct cpb_jobs_str command;       /* list: its own shell command; NULL: the group's */
+  const char **argv;                 /* list: its own exec-form command (NULL-terminated) */
   struct cpb_jobs_settings settings; /* list: resolved (defaults + group + entry) */
   struct cpb_jobs_input *inputs;     /* list: its own inputs, added to the group's */
   size_t n_inputs;
@@ -158,11 +158,11 @@ struct cpb_jobs_group
 {
   const char *name;
   cpb_pos pos;
-  size_t *after;         /* indices into cpb_jobs_spec.groups of groups that must finish
-                            first (inputs_from included) */
+  size_t *after; /* indices into cpb_jobs_spec.groups of groups that must finish
+                    first (inputs_from included) */
   size_t n_after;
-  size_t *inputs_from;   /* indices of groups whose tasks' outputs this group's tasks get,
-                            each task's under WORKDIR/GROUP/TASK/ */
+  size_t *inputs_from; /* indices of groups whose tasks' outputs this group's tasks get,
+                          each task's under WORKDIR/GROUP/TASK/ */
   size_t n_inputs_from;
   struct cpb_jobs_str name_template; /* `name`; NULL: see docs (GROUP-VALUE-VALUE...) */
   struct cpb_jobs_str command;       /* shell form (sh -c); NULL with argv or none */
@@ -171,18 +171,18 @@ struct cpb_jobs_group
   struct cpb_jobs_settings settings; /* resolved: defaults + group */
   struct cpb_jobs_input *inputs;     /* the group's own (shared inputs are separate) */
   size_t n_inputs;
-  struct cpb_jobs_str *outputs;      /* the group's own globs, added to the top-level ones */
+  struct cpb_jobs_str *outputs; /* the group's own globs, added to the top-level ones */
   size_t n_outputs;
-  struct cpb_jobs_axis *axes;        /* matrix axes, in file order; none without matrix */
+  struct cpb_jobs_axis *axes; /* matrix axes, in file order; none without matrix */
   size_t n_axes;
   bool has_matrix;
   cpb_pos matrix_pos;
-  struct cpb_jobs_entry *include;    /* extra combinations (every axis set) */
+  struct cpb_jobs_entry *include; /* extra combinations (every axis set) */
   size_t n_include;
-  struct cpb_jobs_entry *exclude;    /* patterns: a combination matching every parameter
-                                        of one entry is left out */
+  struct cpb_jobs_entry *exclude; /* patterns: a combination matching every parameter
+                                     of one entry is left out */
   size_t n_exclude;
-  struct cpb_jobs_entry *list;       /* explicit tasks */
+  struct cpb_jobs_entry *list; /* explicit tasks */
   size_t n_list;
 };
 
@@ -196,28 +196,28 @@ struct cpb_jobs_initialize
   struct cpb_jobs_settings settings; /* resolved: defaults + initialize */
   struct cpb_jobs_input *inputs;     /* its own, after the shared inputs */
   size_t n_inputs;
-  struct cpb_jobs_str *outputs;      /* its own globs only */
+  struct cpb_jobs_str *outputs; /* its own globs only */
   size_t n_outputs;
 };
 
 typedef struct cpb_jobs_spec
 {
-  char *path;                /* as given (messages use it); "-" or a name for a buffer */
-  char *directory;           /* the directory inputs are relative to (absolute) */
+  char *path;      /* as given (messages use it); "-" or a name for a buffer */
+  char *directory; /* the directory inputs are relative to (absolute) */
   struct cpb_jobs_str batch;
-  struct cpb_jobs_str namespace;  /* NULL when absent: the caller defaults it (login name) */
+  struct cpb_jobs_str namespace; /* NULL when absent: the caller defaults it (login name) */
   struct cpb_jobs_str description;
-  struct cpb_jobs_count *limits;  /* farm-wide totals of counted resources */
+  struct cpb_jobs_count *limits; /* farm-wide totals of counted resources */
   size_t n_limits;
   struct cpb_jobs_settings defaults; /* resolved: built-in defaults + `defaults` */
   struct cpb_jobs_input *inputs;     /* shared: every task and initialize */
   size_t n_inputs;
-  struct cpb_jobs_str *outputs;      /* kept from every task (groups may add more) */
+  struct cpb_jobs_str *outputs; /* kept from every task (groups may add more) */
   size_t n_outputs;
   struct cpb_jobs_initialize *initialize; /* NULL when absent */
-  struct cpb_jobs_group *groups;     /* in dependency order (file order where free) */
+  struct cpb_jobs_group *groups;          /* in dependency order (file order where free) */
   size_t n_groups;
-  void *priv;                        /* private: the YAML tree the strings point into */
+  void *priv; /* private: the YAML tree the strings point into */
 } cpb_jobs_spec;
 
 /* Load and validate PATH ("-" reads standard input).  Every problem is reported at once,
@@ -247,15 +247,15 @@ const struct cpb_jobs_group *cpb_jobs_spec_group (const cpb_jobs_spec *spec, con
 /* One parameter of a task. */
 struct cpb_task_param
 {
-  const char *name;  /* borrowed from the spec */
+  const char *name; /* borrowed from the spec */
   char *value;
 };
 
 /* One input of a task, resolved. */
 struct cpb_task_input
 {
-  char *path;        /* on the host: absolute, or relative to the current directory */
-  char *dest;        /* relative to the working directory */
+  char *path; /* on the host: absolute, or relative to the current directory */
+  char *dest; /* relative to the working directory */
   cpb_pos pos;
 };
 
@@ -263,20 +263,20 @@ struct cpb_task_input
    cpb_task_free(); borrowed pointers stay valid as long as the spec. */
 struct cpb_task
 {
-  const struct cpb_jobs_group *group;       /* borrowed */
+  const struct cpb_jobs_group *group; /* borrowed */
   char *name;
-  size_t index;                             /* 0-based within the group */
-  size_t global_index;                      /* 0-based in the whole plan */
-  struct cpb_task_param *params;            /* in axis (or list entry) order */
+  size_t index;                  /* 0-based within the group */
+  size_t global_index;           /* 0-based in the whole plan */
+  struct cpb_task_param *params; /* in axis (or list entry) order */
   size_t n_params;
-  char *command;                            /* shell form: run as /bin/sh -c COMMAND */
-  char **argv;                              /* exec form (NULL-terminated), or NULL */
-  char **env;                               /* "NAME=VALUE", NULL-terminated, sorted by name;
-                                               see docs/spec-jobs.md for what is in it */
+  char *command; /* shell form: run as /bin/sh -c COMMAND */
+  char **argv;   /* exec form (NULL-terminated), or NULL */
+  char **env;    /* "NAME=VALUE", NULL-terminated, sorted by name;
+                    see docs/spec-jobs.md for what is in it */
   size_t n_env;
-  struct cpb_task_input *inputs;            /* shared inputs first, then group, then entry */
+  struct cpb_task_input *inputs; /* shared inputs first, then group, then entry */
   size_t n_inputs;
-  char **outputs;                           /* globs, NULL-terminated */
+  char **outputs; /* globs, NULL-terminated */
   size_t n_outputs;
   const struct cpb_jobs_settings *settings; /* borrowed: image, requires, cpus, memory,
                                                counted, timeout, retries, priority, seccomp,

@@ -89,11 +89,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     return 0;
   /* The unit tests' data directory, so that inputs the corpus names exist. */
   if (cpb_jobs_spec_load_buffer ("fuzz.yaml", CPB_SOURCE_ROOT "/tests/unit/data/jobs",
-                                 (const char *) data, size, &spec, &err)
-      < 0)
+                                 (const char *)data, size, &spec, &err) < 0)
     {
-      check (err != NULL && err->msg[0] != '\0'
-             && (err->kind == CPB_ERR_INPUT || err->kind == CPB_ERR_SYSTEM));
+      check (err != NULL && err->msg[0] != '\0' &&
+             (err->kind == CPB_ERR_INPUT || err->kind == CPB_ERR_SYSTEM));
       return 0;
     }
   check (spec->batch.s && spec->defaults.workdir && spec->n_groups > 0);

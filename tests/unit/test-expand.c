@@ -58,8 +58,8 @@ test_templates (void)
   ok (!cpb_template_is_constant ("{{"), "an escape is not constant");
   ok (!cpb_template_is_constant ("{a}"), "a placeholder is not constant");
   ok (cpb_jobs_name_valid ("run-0.1_x"), "valid name");
-  ok (!cpb_jobs_name_valid ("-x") && !cpb_jobs_name_valid (".x") && !cpb_jobs_name_valid ("a/b")
-          && !cpb_jobs_name_valid ("") && !cpb_jobs_name_valid ("a b"),
+  ok (!cpb_jobs_name_valid ("-x") && !cpb_jobs_name_valid (".x") && !cpb_jobs_name_valid ("a/b") &&
+          !cpb_jobs_name_valid ("") && !cpb_jobs_name_valid ("a b"),
       "invalid names");
 }
 
@@ -69,8 +69,7 @@ load (const char *yaml, cpb_error **err)
   cpb_jobs_spec *spec = NULL;
 
   if (cpb_jobs_spec_load_buffer ("t.yaml", CPB_SOURCE_ROOT "/tests/unit/data/jobs", yaml,
-                                 strlen (yaml), &spec, err)
-      < 0)
+                                 strlen (yaml), &spec, err) < 0)
     return NULL;
   return spec;
 }
@@ -86,34 +85,34 @@ env_get (const struct cpb_task *t, const char *name)
   return NULL;
 }
 
-static const char matrix_yaml[]
-    = "batch: b1\n"
-      "defaults:\n"
-      "  env: {SHARED: s, MODE: outer}\n"
-      "  image: worker-base\n"
-      "inputs: [src/model.awk]\n"
-      "outputs: ['*.csv']\n"
-      "tasks:\n"
-      "  matrix:\n"
-      "    alpha: [0.1, 0.2, 0.3]\n"
-      "    learning-rate: [a b, c]\n"
-      "  exclude:\n"
-      "    - {alpha: 0.2}\n"
-      "  include:\n"
-      "    - {alpha: 9, learning-rate: z}\n"
-      "  command: 'run --a {alpha} --lr \"{learning-rate}\" --i {index} --g {group} --b {batch}'\n"
-      "  env: {MODE: 'inner-{alpha}'}\n"
-      "  inputs: [{src: src/seeds.txt, dest: 'seeds/{alpha}.txt'}]\n"
-      "  outputs: ['out-{alpha}/*']\n"
-      "groups:\n"
-      "  reduce:\n"
-      "    after: [tasks]\n"
-      "    command: [sh, -c, 'echo {group}']\n"
-      "  extra:\n"
-      "    list:\n"
-      "      - {name: 'e-{k}', params: {k: one}, command: 'x {k}', priority: 3}\n"
-      "      - {params: {k: two}}\n"
-      "    command: 'y {k}'\n";
+static const char matrix_yaml[] =
+    "batch: b1\n"
+    "defaults:\n"
+    "  env: {SHARED: s, MODE: outer}\n"
+    "  image: worker-base\n"
+    "inputs: [src/model.awk]\n"
+    "outputs: ['*.csv']\n"
+    "tasks:\n"
+    "  matrix:\n"
+    "    alpha: [0.1, 0.2, 0.3]\n"
+    "    learning-rate: [a b, c]\n"
+    "  exclude:\n"
+    "    - {alpha: 0.2}\n"
+    "  include:\n"
+    "    - {alpha: 9, learning-rate: z}\n"
+    "  command: 'run --a {alpha} --lr \"{learning-rate}\" --i {index} --g {group} --b {batch}'\n"
+    "  env: {MODE: 'inner-{alpha}'}\n"
+    "  inputs: [{src: src/seeds.txt, dest: 'seeds/{alpha}.txt'}]\n"
+    "  outputs: ['out-{alpha}/*']\n"
+    "groups:\n"
+    "  reduce:\n"
+    "    after: [tasks]\n"
+    "    command: [sh, -c, 'echo {group}']\n"
+    "  extra:\n"
+    "    list:\n"
+    "      - {name: 'e-{k}', params: {k: one}, command: 'x {k}', priority: 3}\n"
+    "      - {params: {k: two}}\n"
+    "    command: 'y {k}'\n";
 
 static void
 test_matrix (void)
@@ -138,7 +137,7 @@ test_matrix (void)
   is_str (cpb_jobs_plan_task_name (plan, 6), "e-one", "list entry name template");
   is_str (cpb_jobs_plan_task_name (plan, 7), "extra-two", "default name of a list entry");
   is_int (cpb_jobs_plan_find (plan, "tasks-0.3-c"), 3, "find by name");
-  is_int (cpb_jobs_plan_find (plan, "nope"), (size_t) -1, "find a missing name");
+  is_int (cpb_jobs_plan_find (plan, "nope"), (size_t)-1, "find a missing name");
   cpb_jobs_plan_group_range (plan, 2, &first, &count);
   ok (first == 6 && count == 2, "group range of 'extra'");
 
@@ -181,17 +180,16 @@ static void
 test_duplicates (void)
 {
   _cleanup_error_ cpb_error *err = NULL;
-  cpb_jobs_spec *spec
-      = load ("batch: b\n"
-              "tasks:\n"
-              "  matrix: {a: [a b, a_b]}\n"
-              "  command: 'true'\n"
-              "defaults: {image: i}\n",
-              &err);
+  cpb_jobs_spec *spec = load ("batch: b\n"
+                              "tasks:\n"
+                              "  matrix: {a: [a b, a_b]}\n"
+                              "  command: 'true'\n"
+                              "defaults: {image: i}\n",
+                              &err);
 
   ok (spec == NULL, "values that sanitise to one name are refused");
   ok (err && strstr (err->msg, "t.yaml:3:11: group 'tasks': duplicate task name 'tasks-a_b' "
-                              "(a=a_b; the other: a=a b, at t.yaml:3:11)"),
+                               "(a=a_b; the other: a=a b, at t.yaml:3:11)"),
       "as a duplicate name, with both positions");
   ok (err && strstr (err->msg, "give the group a 'name'") != NULL, "suggesting a name template");
   cpb_jobs_spec_free (spec);
@@ -201,14 +199,14 @@ static void
 test_large (void)
 {
   _cleanup_error_ cpb_error *err = NULL;
-  _cleanup_jobs_spec_ cpb_jobs_spec *spec
-      = load ("batch: big\n"
-              "tasks:\n"
-              "  matrix: {a: {from: 1, to: 100}, b: {from: 0, to: 999}}\n"
-              "  name: 't-{a}-{b}'\n"
-              "  command: 'echo {a} {b}'\n"
-              "defaults: {image: i}\n",
-              &err);
+  _cleanup_jobs_spec_ cpb_jobs_spec *spec =
+      load ("batch: big\n"
+            "tasks:\n"
+            "  matrix: {a: {from: 1, to: 100}, b: {from: 0, to: 999}}\n"
+            "  name: 't-{a}-{b}'\n"
+            "  command: 'echo {a} {b}'\n"
+            "defaults: {image: i}\n",
+            &err);
   _cleanup_jobs_plan_ cpb_jobs_plan *plan = NULL;
 
   if (!ok (spec != NULL, "100,000-task matrix loads"))
@@ -233,14 +231,14 @@ static void
 test_initialize (void)
 {
   _cleanup_error_ cpb_error *err = NULL;
-  _cleanup_jobs_spec_ cpb_jobs_spec *spec
-      = load ("batch: b\n"
-              "inputs: [src/model.awk]\n"
-              "initialize: {command: 'cc -o prog {batch}', outputs: [prog], "
-              "inputs: [src/seeds.txt]}\n"
-              "tasks: {command: ./prog}\n"
-              "defaults: {image: i}\n",
-              &err);
+  _cleanup_jobs_spec_ cpb_jobs_spec *spec =
+      load ("batch: b\n"
+            "inputs: [src/model.awk]\n"
+            "initialize: {command: 'cc -o prog {batch}', outputs: [prog], "
+            "inputs: [src/seeds.txt]}\n"
+            "tasks: {command: ./prog}\n"
+            "defaults: {image: i}\n",
+            &err);
   _cleanup_task_ struct cpb_task *t = NULL;
 
   if (!ok (spec != NULL, "spec with initialize loads"))

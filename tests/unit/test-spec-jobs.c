@@ -135,8 +135,7 @@ static const struct
       "bad-counted.yaml:6:26: group 'tasks': counted resource 'comsol' has no total" } },
   { "bad-yaml.yaml", { "bad-yaml.yaml:2:1: duplicate key 'batch'" } },
   { "bad-seccomp.yaml", { "bad-seccomp.yaml:5:5: group 'tasks': seccomp: 'deny' needs a filter" } },
-  { "bad-init.yaml",
-    { "bad-init.yaml:3:3: initialize: 'outputs' is missing" } },
+  { "bad-init.yaml", { "bad-init.yaml:3:3: initialize: 'outputs' is missing" } },
 };
 
 static void
@@ -185,8 +184,8 @@ test_template (void)
       _cleanup_jobs_plan_ cpb_jobs_plan *plan = NULL;
       const char *text = cpb_jobs_template (minimal);
 
-      if (!ok (cpb_jobs_spec_load_buffer ("template.yaml", "/", text, strlen (text), &spec, &err)
-                   == 0,
+      if (!ok (cpb_jobs_spec_load_buffer ("template.yaml", "/", text, strlen (text), &spec, &err) ==
+                   0,
                "the %s template loads", minimal ? "minimal" : "full"))
         {
           diag ("%s", err->msg);
@@ -217,8 +216,7 @@ test_examples (void)
     {
       _cleanup_error_ cpb_error *err = NULL;
       _cleanup_jobs_spec_ cpb_jobs_spec *spec = NULL;
-      _cleanup_free_ char *path = cpb_xasprintf (CPB_SOURCE_ROOT "/specs/examples/%s",
-                                                      files[i]);
+      _cleanup_free_ char *path = cpb_xasprintf (CPB_SOURCE_ROOT "/specs/examples/%s", files[i]);
 
       if (!ok (cpb_jobs_spec_load (path, &spec, &err) == 0, "specs/examples/%s loads", files[i]))
         diag ("%s", err->msg);
