@@ -49,8 +49,10 @@ ping (cpb_podman *p, cpb_error **err)
   req.response = &body;
   if (cpb_podman_request (p, &req, NULL, err) < 0)
     {
-      if (err && (*err)->kind == CPB_ERR_NOT_FOUND)
-        (*err)->kind = CPB_ERR_CONNECT;
+      if (err == NULL || (*err)->kind == CPB_ERR_CONNECT || (*err)->kind == CPB_ERR_CANCELLED)
+        return -1;
+      /* Something answers, but not the libpod 4.x API (a Docker daemon, Podman 3). */
+      (*err)->kind = CPB_ERR_CONNECT;
       return cpb_error_prefix (err, "no libpod API 4.x at '%s'", p->url);
     }
   if (curl_easy_header (p->curl, "Libpod-Api-Version", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)

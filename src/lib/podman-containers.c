@@ -173,7 +173,7 @@ container_action (cpb_podman *p, const char *id, const char *action, const char 
                                     .response = answer, .streaming = streaming };
 
   if (cpb_podman_request (p, &req, NULL, err) < 0)
-    return cpb_error_prefix (err, "%s container '%s'", action, id);
+    return cpb_error_prefix (err, "cannot %s container '%s'", action, id);
   return 0;
 }
 
@@ -192,7 +192,7 @@ cpb_podman_container_wait (cpb_podman *p, const char *id, int *ret_exit_code, cp
   if (container_action (p, id, "wait", query, true, &answer, err) < 0)
     return -1;
   if (cpb_podman_parse_wait (answer.data, answer.len, ret_exit_code, err) < 0)
-    return cpb_error_prefix (err, "wait container '%s'", id);
+    return cpb_error_prefix (err, "cannot wait for container '%s'", id);
   return 0;
 }
 

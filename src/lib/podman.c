@@ -413,8 +413,13 @@ transfer_error (struct transfer *t, CURLcode code, cpb_error **err)
     return cpb_error_errno (err, t->read_errno, "cannot read the request body");
   if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST)
     {
+      long os_errno = 0;
+
+      /* libcurl's own text speaks of "port 80" even over a UNIX socket: the errno of
+         connect() says what the user needs (no such file, permission, refused). */
+      curl_easy_getinfo (p->curl, CURLINFO_OS_ERRNO, &os_errno);
       cpb_error_set (err, CPB_ERR_CONNECT, "cannot connect to Podman at '%s': %s", p->url,
-                     p->curl_error[0] ? p->curl_error : curl_easy_strerror (code));
+                     os_errno ? strerror ((int) os_errno) : curl_easy_strerror (code));
       /* Marks "nothing listens there", which discovery skips, apart from a service that
          answers wrongly, which it reports. */
       if (err)
