@@ -133,3 +133,38 @@ YAML
   assert_failure
   assert_contains "$stderr" "does-not-exist.yaml"
 }
+
+@test "tasks see their parameters, initialize's outputs and the shared inputs; reduce sees every task" {
+  chmod 0755 "$WORK"
+  echo 3 > factor.txt
+  cat > jobs.yaml <<'YAML'
+batch: params-reach
+defaults:
+  image: localhost/cpb-busybox:latest
+  timeout: 1m
+inputs: [factor.txt]
+outputs: ["*.csv"]
+initialize:
+  command: seq 1 3 > points.txt
+  outputs: [points.txt]
+tasks:
+  matrix:
+    alpha: [1, 2]
+    learning-rate: [0.5]
+  name: run-{alpha}
+  command: >-
+    awk -v a={alpha} -v f=$(cat factor.txt) '{{ print a * f * $1 }' points.txt > result.csv &&
+    echo "$CPB_TASK_NAME $CPB_TASK_INDEX $alpha $CPB_PARAM_LEARNING_RATE {learning-rate}" > env.csv
+groups:
+  reduce:
+    inputs_from: [tasks]
+    command: cat tasks/run-1/result.csv tasks/run-2/result.csv > all.csv
+YAML
+  run_cpb run jobs.yaml
+  assert_success
+  run_cpb fetch params-reach -o out
+  assert_success
+  [ "$(cat out/run-2/env.csv)" = "run-2 1 2 0.5 0.5" ]
+  [ "$(tr '\n' ' ' < out/run-2/result.csv)" = "6 12 18 " ]
+  [ "$(tr '\n' ' ' < out/reduce/all.csv)" = "3 6 9 6 12 18 " ]
+}
