@@ -3,6 +3,7 @@
 #include "config.h"
 #include "tap.h"
 #include "../../src/helper/profile.h"
+#include "spec_jobs.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -146,6 +147,35 @@ probe_default_in_child (bool allow_network)
   return WEXITSTATUS (st);
 }
 
+/* The jobs.yaml loader validates `deny:` with cpb_profile_deny_problem: a typo is a
+   FILE:LINE:COL error pointing at the name, every bad name is reported. */
+static void
+test_jobs_deny_names (void)
+{
+  static const char spec[] = "batch: b\n"
+                             "defaults:\n"
+                             "  image: worker-base:1.0\n"
+                             "  seccomp:\n"
+                             "    profile: default\n"
+                             "    deny: [mkdir, mkdri, execve]\n"
+                             "outputs: [out.txt]\n"
+                             "tasks:\n"
+                             "  command: 'true'\n";
+  _cleanup_error_ cpb_error *err = NULL;
+  cpb_jobs_spec *js = NULL;
+
+  ok (cpb_jobs_spec_load_buffer ("jobs.yaml", NULL, spec, sizeof spec - 1, &js, &err) < 0
+          && err->kind == CPB_ERR_INPUT,
+      "jobs.yaml with bad deny names does not load");
+  ok (err && strstr (err->msg, "jobs.yaml:6:19: defaults: seccomp: deny: 'mkdri': unknown system call"),
+      "unknown name: FILE:LINE:COL at the name");
+  ok (err && strstr (err->msg, "jobs.yaml:6:26: defaults: seccomp: deny: 'execve': cpb-helper needs it"),
+      "undeniable name: FILE:LINE:COL at the name");
+  ok (err && !strstr (err->msg, "'mkdir'"), "a valid name is not reported");
+  if (js)
+    cpb_jobs_spec_free (js);
+}
+
 int
 main (void)
 {
@@ -156,5 +186,6 @@ main (void)
           "default in a child: ptrace, unshare, clone(NEWUSER), inet socket refused; unix "
           "socket and ordinary calls work");
   is_int (probe_default_in_child (true), 63, "default with network: inet sockets allowed");
+  test_jobs_deny_names ();
   return done_testing ();
 }
