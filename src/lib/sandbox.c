@@ -107,6 +107,7 @@ child_main (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, int result_fd)
   int r;
 
   close_all_except (keep, sizeof keep / sizeof keep[0]);
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     r = cpb_error_errno (&err, errno, "sandbox: no_new_privs");
   else if ((r = install_filter ()) < 0)
@@ -175,11 +176,19 @@ collect (int result_fd, int wstatus, cpb_error **err)
   return -1;
 }
 
+struct cpb_sandbox
+{
+  pid_t pid;
+  int result_fd;
+};
+
 int
-cpb_sandbox_run (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, cpb_error **err)
+cpb_sandbox_start (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, cpb_sandbox **ret,
+                   cpb_error **err)
 {
   _cleanup_close_ int result_r = -1, result_w = -1;
-  int pipefd[2], wstatus;
+  int pipefd[2];
+  cpb_sandbox *sb;
   pid_t pid;
 
   if (pipe2 (pipefd, O_CLOEXEC) < 0)
@@ -192,11 +201,35 @@ cpb_sandbox_run (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, cpb_error 
   if (pid == 0)
     child_main (fn, arg, in_fd, out_fd, result_w);
 
-  close (TAKE_FD (result_w));
+  sb = cpb_xzalloc (sizeof *sb);
+  sb->pid = pid;
+  sb->result_fd = TAKE_FD (result_r);
+  *ret = sb;
+  return 0;
+}
+
+int
+cpb_sandbox_wait (cpb_sandbox *sb, cpb_error **err)
+{
+  _cleanup_close_ int result_fd = sb->result_fd;
+  pid_t pid = sb->pid;
+  int wstatus;
+
+  free (sb);
   /* The result is at most a few KiB: the child writes it and exits, so reading after the
      wait cannot deadlock on a full pipe (64 KiB). */
   while (waitpid (pid, &wstatus, 0) < 0)
     if (errno != EINTR)
       return cpb_error_errno (err, errno, "sandbox: waitpid");
-  return collect (result_r, wstatus, err);
+  return collect (result_fd, wstatus, err);
+}
+
+int
+cpb_sandbox_run (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, cpb_error **err)
+{
+  cpb_sandbox *sb = NULL;
+
+  if (cpb_sandbox_start (fn, arg, in_fd, out_fd, &sb, err) < 0)
+    return -1;
+  return cpb_sandbox_wait (sb, err);
 }

@@ -21,4 +21,16 @@ typedef int (*cpb_sandbox_fn) (void *arg, int in_fd, int out_fd, cpb_error **err
    descriptor but IN_FD, OUT_FD and stderr is closed in the child. */
 int cpb_sandbox_run (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, cpb_error **err);
 
+/* A started sandboxed child, for callers that stream through pipes while it works. */
+typedef struct cpb_sandbox cpb_sandbox;
+
+/* Start FN as cpb_sandbox_run does but return at once, so that the caller can feed IN_FD and
+   drain OUT_FD (pipes) while the child parses; then call cpb_sandbox_wait.  The child dies
+   with the calling thread (PR_SET_PDEATHSIG), so a crashed cpb leaves no parser behind. */
+int cpb_sandbox_start (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, cpb_sandbox **ret,
+                       cpb_error **err);
+
+/* Wait for SB's child and free SB; returns what cpb_sandbox_run would have. */
+int cpb_sandbox_wait (cpb_sandbox *sb, cpb_error **err);
+
 #endif

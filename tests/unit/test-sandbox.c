@@ -6,6 +6,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -91,6 +92,53 @@ test_work_passes (void)
   close (out[0]);
 }
 
+#define STREAM_BYTES (1 << 20)
+
+static void *
+feed (void *arg)
+{
+  int fd = *(int *) arg;
+  char chunk[4096];
+
+  memset (chunk, 'a', sizeof chunk);
+  for (int i = 0; i < STREAM_BYTES / (int) sizeof chunk; i++)
+    if (write (fd, chunk, sizeof chunk) != (ssize_t) sizeof chunk)
+      break;
+  close (fd);
+  return NULL;
+}
+
+/* 1 MiB through pipes, far more than a pipe holds: only works if the caller can feed and
+   drain while the child runs (cpb_sandbox_start, then cpb_sandbox_wait). */
+static void
+test_streaming (void)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  cpb_sandbox *sb = NULL;
+  int in[2], out[2], bad = 0;
+  long got = 0;
+  char buf[8192];
+  ssize_t n;
+  pthread_t writer;
+
+  ok (pipe2 (in, O_CLOEXEC) == 0 && pipe2 (out, O_CLOEXEC) == 0, "stream pipes");
+  ok (cpb_sandbox_start (upcase, NULL, in[0], out[1], &sb, &err) == 0, "start the child");
+  close (in[0]);
+  close (out[1]);
+  pthread_create (&writer, NULL, feed, &in[1]);
+  while ((n = read (out[0], buf, sizeof buf)) > 0)
+    {
+      for (ssize_t i = 0; i < n; i++)
+        bad += buf[i] != 'A';
+      got += n;
+    }
+  pthread_join (writer, NULL);
+  close (out[0]);
+  is_int (cpb_sandbox_wait (sb, &err), STREAM_BYTES, "the child's result after streaming");
+  is_int (got, STREAM_BYTES, "every byte came back");
+  is_int (bad, 0, "transformed by the child");
+}
+
 int
 main (void)
 {
@@ -101,6 +149,7 @@ main (void)
   plan_no_plan ();
   ok (access ("/bin/true", X_OK) == 0, "/bin/true exists (so a failed exec is the filter's)");
   test_work_passes ();
+  test_streaming ();
 
   ok (cpb_sandbox_run (try_exec, NULL, -1, -1, &err) < 0, "the child cannot exec");
   ok (err && err->errno_value == EPERM, "exec refused with EPERM");
