@@ -220,6 +220,28 @@ test_scalars (void)
 }
 
 static void
+test_diag_limit (void)
+{
+  _cleanup_diag_ cpb_diag *d = cpb_diag_new ("big.yaml");
+  _cleanup_error_ cpb_error *err = NULL;
+  size_t lines = 1;
+
+  is_int (cpb_diag_to_error (d, &err), 0, "no diagnostics, no error");
+  ok (err == NULL, "and *err untouched");
+  for (unsigned i = 150; i > 0; i--)
+    cpb_diag_add (d, i, 1, "problem %u", i);
+  cpb_diag_add (d, 7, 1, "problem 7");
+  ok (cpb_diag_to_error (d, &err) < 0, "many diagnostics");
+  for (const char *p = err->msg; (p = strchr (p, '\n')); p++)
+    lines++;
+  is_int (lines, CPB_DIAG_MAX + 1, "cut after the limit, with a line saying so");
+  ok (strncmp (err->msg, "big.yaml:1:1: problem 1\nbig.yaml:2:1: problem 2\n", 48) == 0,
+      "sorted by line");
+  ok (strstr (err->msg, "problem 7\nbig.yaml:8:1:") != NULL, "a repeated line is said once");
+  is_int (cpb_diag_count (d), 151, "reporting keeps the collector as it was");
+}
+
+static void
 test_suggest (void)
 {
   static const char *const words[] = { "packages", "capabilities", "env", "from", NULL };
@@ -242,6 +264,7 @@ main (void)
   test_limits ();
   test_check_keys ();
   test_scalars ();
+  test_diag_limit ();
   test_suggest ();
   return done_testing ();
 }
