@@ -50,8 +50,8 @@ struct helper_result
   double wall_seconds;
   struct rusage rusage; /* of every reaped process */
   bool timed_out, killed;
-  int exec_errno;           /* errno of a failed exec of the command, else 0 */
-  char helper_error[256];   /* the helper's own failure, "" if none */
+  int exec_errno;         /* errno of a failed exec of the command, else 0 */
+  char helper_error[256]; /* the helper's own failure, "" if none */
   struct helper_violation violations[HELPER_MAX_VIOLATIONS];
   size_t n_violations;
   bool notify_fallback; /* refusals could not be named (no listener) */
@@ -61,8 +61,8 @@ struct helper_result
 struct helper_task
 {
   pid_t pid;
-  int notify_fd;   /* seccomp listener, -1 without one */
-  int status_fd;   /* read end: the child's failure before exec, EOF once exec'ed */
+  int notify_fd;    /* seccomp listener, -1 without one */
+  int status_fd;    /* read end: the child's failure before exec, EOF once exec'ed */
   int64_t start_ns; /* CLOCK_MONOTONIC at fork */
 };
 

@@ -20,23 +20,24 @@
 
 #define MAX_DENY 256
 
-static const char usage_text[]
-    = "Usage: cpb-helper [OPTIONS] -- COMMAND [ARGS...]\n"
-      "Run COMMAND as the task of a cpb container: forward signals, reap zombies, enforce\n"
-      "the timeout, confine it with seccomp, and report how it ended.\n"
-      "\n"
-      "  --timeout SECS          kill the task after SECS seconds (SIGTERM, then SIGKILL)\n"
-      "  --grace SECS            seconds between SIGTERM and SIGKILL (default 10)\n"
-      "  --seccomp PROFILE       default, strict or none (default: default)\n"
-      "  --deny NAME             also refuse system call NAME (repeatable)\n"
-      "  --allow-network         allow sockets of every family (default profile)\n"
-      "  --report PATH           write the JSON report to PATH\n"
-      "  --quiet                 do not log refused system calls\n"
-      "  -h, --help              show this help\n";
+static const char usage_text[] =
+    "Usage: cpb-helper [OPTIONS] -- COMMAND [ARGS...]\n"
+    "Run COMMAND as the task of a cpb container: forward signals, reap zombies, enforce\n"
+    "the timeout, confine it with seccomp, and report how it ended.\n"
+    "\n"
+    "  --timeout SECS          kill the task after SECS seconds (SIGTERM, then SIGKILL)\n"
+    "  --grace SECS            seconds between SIGTERM and SIGKILL (default 10)\n"
+    "  --seccomp PROFILE       default, strict or none (default: default)\n"
+    "  --deny NAME             also refuse system call NAME (repeatable)\n"
+    "  --allow-network         allow sockets of every family (default profile)\n"
+    "  --report PATH           write the JSON report to PATH\n"
+    "  --quiet                 do not log refused system calls\n"
+    "  -h, --help              show this help\n";
 
 /* The signals forwarded to the task's process group, plus SIGCHLD for reaping. */
-static const int handled_signals[]
-    = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+static const int handled_signals[] = {
+  SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
+};
 
 static int
 parse_seconds (const char *opt, const char *s, double *ret, cpb_error **err)
@@ -56,10 +57,14 @@ static int
 parse_args (int argc, char **argv, struct helper_opts *opts, const char **deny, cpb_error **err)
 {
   static const struct option longopts[] = {
-    { "timeout", required_argument, NULL, 't' }, { "grace", required_argument, NULL, 'g' },
-    { "seccomp", required_argument, NULL, 's' }, { "deny", required_argument, NULL, 'd' },
-    { "allow-network", no_argument, NULL, 'n' }, { "report", required_argument, NULL, 'r' },
-    { "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
+    { "timeout", required_argument, NULL, 't' },
+    { "grace", required_argument, NULL, 'g' },
+    { "seccomp", required_argument, NULL, 's' },
+    { "deny", required_argument, NULL, 'd' },
+    { "allow-network", no_argument, NULL, 'n' },
+    { "report", required_argument, NULL, 'r' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   size_t n_deny = 0;
@@ -156,8 +161,7 @@ run (struct helper_opts *opts, struct helper_result *res, cpb_error **err)
     return -1;
   notify_fd = task.notify_fd;
   if (res->notify_fallback && !opts->quiet)
-    fputs ("cpb-helper: seccomp: no user notification here: refusals are EPERM, unnamed\n",
-           stderr);
+    fputs ("cpb-helper: seccomp: no user notification here: refusals are EPERM, unnamed\n", stderr);
   r = helper_supervise (opts, &task, sigfd, res, err);
   if (task.status_fd >= 0)
     close (task.status_fd);

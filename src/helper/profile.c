@@ -21,6 +21,8 @@ struct deny_entry
   bool outer;
 };
 
+/* The tables read best dense. */
+/* clang-format off */
 static const struct deny_entry default_deny[] = {
   /* other processes' memory and descriptors */
   { "ptrace", false }, { "process_vm_readv", false }, { "process_vm_writev", false },
@@ -87,14 +89,15 @@ static const char *const strict_allow[] = {
 static const char *const undeniable[] = {
   "execve", "exit", "exit_group", "rt_sigreturn", "sendmsg", NULL,
 };
+/* clang-format on */
 
 #define CLONE_NEW_MASK                                                                             \
-  (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID     \
-   | CLONE_NEWNET)
+  (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |    \
+   CLONE_NEWNET)
 
 static const unsigned long clone_new_flags[] = {
-  CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
-  CLONE_NEWNET,
+  CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+  CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
 };
 
 static bool
@@ -136,8 +139,8 @@ add_clone_rules (scmp_filter_ctx ctx, uint32_t action, size_t *rules, cpb_error 
 {
   for (size_t i = 0; i < sizeof clone_new_flags / sizeof clone_new_flags[0]; i++)
     {
-      struct scmp_arg_cmp cmp = SCMP_A0 (SCMP_CMP_MASKED_EQ, clone_new_flags[i],
-                                         clone_new_flags[i]);
+      struct scmp_arg_cmp cmp =
+          SCMP_A0 (SCMP_CMP_MASKED_EQ, clone_new_flags[i], clone_new_flags[i]);
       if (add_rule (ctx, action, "clone", 1, &cmp, rules, err) < 0)
         return -1;
     }
@@ -155,9 +158,8 @@ add_default_rules (scmp_filter_ctx ctx, const struct cpb_profile_opts *opts, siz
   for (size_t i = 0; i < sizeof default_deny / sizeof default_deny[0]; i++)
     {
       const struct deny_entry *e = &default_deny[i];
-      if (add_rule (ctx, e->outer ? SCMP_ACT_ERRNO (EPERM) : refuse, e->name, 0, NULL, rules,
-                    err)
-          < 0)
+      if (add_rule (ctx, e->outer ? SCMP_ACT_ERRNO (EPERM) : refuse, e->name, 0, NULL, rules, err) <
+          0)
         return -1;
     }
   /* Only querying the personality is harmless; 0xffffffff is the query.  Podman 4.3 lets
@@ -182,11 +184,11 @@ add_strict_rules (scmp_filter_ctx ctx, const struct cpb_profile_opts *opts, size
   struct scmp_arg_cmp no_ns = SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_NEW_MASK, 0);
 
   for (const char *const *n = strict_allow; *n; n++)
-    if (!strv_contains (opts->deny, *n)
-        && add_rule (ctx, SCMP_ACT_ALLOW, *n, 0, NULL, rules, err) < 0)
+    if (!strv_contains (opts->deny, *n) &&
+        add_rule (ctx, SCMP_ACT_ALLOW, *n, 0, NULL, rules, err) < 0)
       return -1;
-  if (!strv_contains (opts->deny, "clone")
-      && add_rule (ctx, SCMP_ACT_ALLOW, "clone", 1, &no_ns, rules, err) < 0)
+  if (!strv_contains (opts->deny, "clone") &&
+      add_rule (ctx, SCMP_ACT_ALLOW, "clone", 1, &no_ns, rules, err) < 0)
     return -1;
   if (add_rule (ctx, SCMP_ACT_ERRNO (ENOSYS), "clone3", 0, NULL, rules, err) < 0)
     return -1;
@@ -194,7 +196,7 @@ add_strict_rules (scmp_filter_ctx ctx, const struct cpb_profile_opts *opts, size
      closed and no call of strict can make it a socket again. */
   if (opts->handoff_fd >= 0)
     {
-      struct scmp_arg_cmp fd = SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t) opts->handoff_fd);
+      struct scmp_arg_cmp fd = SCMP_A0 (SCMP_CMP_EQ, (scmp_datum_t)opts->handoff_fd);
       if (add_rule (ctx, SCMP_ACT_ALLOW, "sendmsg", 1, &fd, rules, err) < 0)
         return -1;
     }
@@ -237,8 +239,8 @@ add_compat_arches (scmp_filter_ctx ctx)
 }
 
 int
-cpb_profile_build (const struct cpb_profile_opts *opts, scmp_filter_ctx *ret_ctx,
-                   size_t *ret_rules, cpb_error **err)
+cpb_profile_build (const struct cpb_profile_opts *opts, scmp_filter_ctx *ret_ctx, size_t *ret_rules,
+                   cpb_error **err)
 {
   _cleanup_seccomp_ scmp_filter_ctx ctx = NULL;
   uint32_t default_action = SCMP_ACT_ALLOW;
@@ -278,8 +280,8 @@ cpb_profile_build (const struct cpb_profile_opts *opts, scmp_filter_ctx *ret_ctx
 int
 cpb_profile_parse_kind (const char *s, enum cpb_profile_kind *ret_kind, cpb_error **err)
 {
-  static const enum cpb_profile_kind kinds[]
-      = { CPB_PROFILE_NONE, CPB_PROFILE_DEFAULT, CPB_PROFILE_STRICT };
+  static const enum cpb_profile_kind kinds[] = { CPB_PROFILE_NONE, CPB_PROFILE_DEFAULT,
+                                                 CPB_PROFILE_STRICT };
 
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     if (strcmp (s, cpb_profile_kind_name (kinds[i])) == 0)

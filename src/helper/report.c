@@ -17,7 +17,7 @@ static void
 put_string (FILE *f, const char *s)
 {
   fputc ('"', f);
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
     {
       if (*p == '"' || *p == '\\')
         fprintf (f, "\\%c", *p);
@@ -43,7 +43,7 @@ put_string_or_null (FILE *f, const char *key, const char *s, bool last)
 static double
 timeval_seconds (const struct timeval *tv)
 {
-  return (double) tv->tv_sec + (double) tv->tv_usec / 1e6;
+  return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
 static const char *

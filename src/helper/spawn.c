@@ -39,7 +39,7 @@ helper_now_ns (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static bool
@@ -64,7 +64,7 @@ resolve_command (const char *cmd, int *ret_errno)
   for (const char *p = path; *p;)
     {
       size_t n = strcspn (p, ":");
-      _cleanup_free_ char *cand = cpb_xasprintf ("%.*s/%s", (int) n, n ? p : ".", cmd);
+      _cleanup_free_ char *cand = cpb_xasprintf ("%.*s/%s", (int)n, n ? p : ".", cmd);
       if (is_executable_file (cand))
         return TAKE_PTR (cand);
       if (access (cand, F_OK) == 0)
@@ -114,15 +114,16 @@ recv_listener (int sock, int *ret_fd)
     char buf[CMSG_SPACE (sizeof (int))];
     struct cmsghdr align;
   } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof u.buf };
+  struct msghdr msg = {
+    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf
+  };
   ssize_t n;
 
   do
     n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n <= 0)
-    return (int) n;
+    return (int)n;
   *ret_fd = -1;
   for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c; c = CMSG_NXTHDR (&msg, c))
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
@@ -130,8 +131,7 @@ recv_listener (int sock, int *ret_fd)
   return 1;
 }
 
-static void __attribute__ ((noreturn))
-child_fail (int status_fd, int stage, int err)
+static void __attribute__ ((noreturn)) child_fail (int status_fd, int stage, int err)
 {
   struct child_failure f = { stage, err };
   if (write (status_fd, &f, sizeof f) < 0)

@@ -30,6 +30,7 @@ struct supervisor
   int timer_fd;
   bool task_done;
   bool exec_let_through; /* strict: the one exec of the command has been allowed */
+  bool listener_gone;    /* the listener hung up: every filtered process has exited */
   struct seccomp_notif *req;
   struct seccomp_notif_resp *resp;
 };
@@ -38,8 +39,8 @@ static void
 arm_timer (int fd, double seconds)
 {
   struct itimerspec its = { 0 };
-  its.it_value.tv_sec = (time_t) seconds;
-  its.it_value.tv_nsec = (long) ((seconds - (double) its.it_value.tv_sec) * 1e9);
+  its.it_value.tv_sec = (time_t)seconds;
+  its.it_value.tv_nsec = (long)((seconds - (double)its.it_value.tv_sec) * 1e9);
   if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
     its.it_value.tv_nsec = 1; /* zero would disarm */
   timerfd_settime (fd, 0, &its, NULL);
@@ -67,8 +68,7 @@ on_timer (struct supervisor *s)
     {
       s->res->timed_out = true;
       if (!s->opts->quiet)
-        fprintf (stderr, "cpb-helper: timeout of %gs reached: sending SIGTERM\n",
-                 s->opts->timeout);
+        fprintf (stderr, "cpb-helper: timeout of %gs reached: sending SIGTERM\n", s->opts->timeout);
       kill (-s->task->pid, SIGTERM);
       arm_timer (s->timer_fd, s->opts->grace);
     }
@@ -86,7 +86,7 @@ static void
 record_task_status (struct supervisor *s, int status)
 {
   s->task_done = true;
-  s->res->wall_seconds = (double) (helper_now_ns () - s->task->start_ns) / 1e9;
+  s->res->wall_seconds = (double)(helper_now_ns () - s->task->start_ns) / 1e9;
   if (WIFEXITED (status))
     s->res->exit_code = WEXITSTATUS (status);
   else if (WIFSIGNALED (status))
@@ -115,7 +115,7 @@ on_signal (struct supervisor *s, int sigfd)
       if (si.ssi_signo == SIGCHLD)
         reap (s);
       else if (!s->task_done)
-        kill (-s->task->pid, (int) si.ssi_signo);
+        kill (-s->task->pid, (int)si.ssi_signo);
     }
 }
 
@@ -135,8 +135,7 @@ count_violation (struct supervisor *s, const char *name, pid_t pid)
       snprintf (res->violations[i].name, sizeof res->violations[i].name, "%s", name);
       res->n_violations++;
       if (!s->opts->quiet)
-        fprintf (stderr, "cpb-helper: seccomp: refused %s (pid %d) with EPERM\n", name,
-                 (int) pid);
+        fprintf (stderr, "cpb-helper: seccomp: refused %s (pid %d) with EPERM\n", name, (int)pid);
     }
   res->violations[i].count++;
 }
@@ -161,8 +160,8 @@ on_notification (struct supervisor *s)
   s->resp->id = s->req->id;
   cpb_profile_syscall_name (s->req->data.arch, s->req->data.nr, name, sizeof name);
 
-  if (s->opts->profile.kind == CPB_PROFILE_STRICT && is_exec (name) && !s->exec_let_through
-      && (pid_t) s->req->pid == s->task->pid)
+  if (s->opts->profile.kind == CPB_PROFILE_STRICT && is_exec (name) && !s->exec_let_through &&
+      (pid_t)s->req->pid == s->task->pid)
     {
       s->exec_let_through = true;
       s->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
@@ -170,7 +169,7 @@ on_notification (struct supervisor *s)
   else
     {
       s->resp->error = -EPERM;
-      count_violation (s, name, (pid_t) s->req->pid);
+      count_violation (s, name, (pid_t)s->req->pid);
     }
   seccomp_notify_respond (s->task->notify_fd, s->resp);
 }
@@ -185,7 +184,7 @@ on_status (struct supervisor *s)
   } f;
   ssize_t n = read (s->task->status_fd, &f, sizeof f);
 
-  if (n == (ssize_t) sizeof f)
+  if (n == (ssize_t)sizeof f)
     {
       if (f.stage == 2)
         s->res->exec_errno = f.err;
@@ -218,7 +217,7 @@ supervise_loop (struct supervisor *s, int sigfd, cpb_error **err)
       struct pollfd p[4] = {
         { sigfd, POLLIN, 0 },
         { s->timer_fd, POLLIN, 0 },
-        { s->task->notify_fd, POLLIN, 0 },
+        { s->listener_gone ? -1 : s->task->notify_fd, POLLIN, 0 },
         { s->task->status_fd, POLLIN, 0 },
       };
       if (poll (p, 4, -1) < 0)
@@ -229,6 +228,8 @@ supervise_loop (struct supervisor *s, int sigfd, cpb_error **err)
         }
       if (p[2].revents & POLLIN)
         on_notification (s);
+      else if (p[2].revents & (POLLHUP | POLLERR | POLLNVAL))
+        s->listener_gone = true; /* no process uses the filter any more: stop polling it */
       if (p[3].revents & (POLLIN | POLLHUP))
         on_status (s);
       if (p[1].revents & POLLIN)

@@ -41,8 +41,8 @@ cpb_helper_locate (char **ret_path, cpb_error **err)
   if (env && *env)
     {
       if (!is_executable (env))
-        return cpb_error_set (err, CPB_ERR_NOT_FOUND,
-                              "$CPB_HELPER: '%s' is not an executable file", env);
+        return cpb_error_set (err, CPB_ERR_NOT_FOUND, "$CPB_HELPER: '%s' is not an executable file",
+                              env);
       *ret_path = cpb_xstrdup (env);
       return 0;
     }

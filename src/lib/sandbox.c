@@ -24,9 +24,23 @@
    would reach other processes of the user (cpb itself); the rest are kernel surface a
    parser never needs. */
 static const char *const sandbox_deny[] = {
-  "execve", "execveat", "socket", "socketpair", "connect", "ptrace", "process_vm_readv",
-  "process_vm_writev", "io_uring_setup", "unshare", "setns", "mount", "keyctl", "bpf",
-  "userfaultfd", "perf_event_open", NULL,
+  "execve",
+  "execveat",
+  "socket",
+  "socketpair",
+  "connect",
+  "ptrace",
+  "process_vm_readv",
+  "process_vm_writev",
+  "io_uring_setup",
+  "unshare",
+  "setns",
+  "mount",
+  "keyctl",
+  "bpf",
+  "userfaultfd",
+  "perf_event_open",
+  NULL,
 };
 
 /* What the child sends back: this header, then MSG_LEN bytes of message. */
@@ -62,7 +76,7 @@ install_filter (void)
 static int
 cmp_int (const void *a, const void *b)
 {
-  return *(const int *) a - *(const int *) b;
+  return *(const int *)a - *(const int *)b;
 }
 
 /* Close every descriptor but those in KEEP (N of them, -1 entries ignored). */
@@ -74,11 +88,11 @@ close_all_except (int *keep, size_t n)
   qsort (keep, n, sizeof *keep, cmp_int);
   for (size_t i = 0; i < n; i++)
     {
-      if (keep[i] < 0 || (unsigned int) keep[i] < from)
+      if (keep[i] < 0 || (unsigned int)keep[i] < from)
         continue;
-      if ((unsigned int) keep[i] > from)
-        close_range (from, (unsigned int) keep[i] - 1, 0);
-      from = (unsigned int) keep[i] + 1;
+      if ((unsigned int)keep[i] > from)
+        close_range (from, (unsigned int)keep[i] - 1, 0);
+      from = (unsigned int)keep[i] + 1;
     }
   close_range (from, ~0U, 0);
 }
@@ -94,7 +108,7 @@ write_all (int fd, const void *data, size_t len)
         continue;
       if (n <= 0)
         return;
-      p += n, len -= (size_t) n;
+      p += n, len -= (size_t)n;
     }
 }
 
@@ -120,9 +134,9 @@ child_main (cpb_sandbox_fn fn, void *arg, int in_fd, int out_fd, int result_fd)
   res.rc = r < 0 ? -1 : r;
   if (r < 0)
     {
-      res.kind = (int32_t) err->kind;
+      res.kind = (int32_t)err->kind;
       res.errno_value = err->errno_value;
-      res.msg_len = (uint32_t) strnlen (err->msg, SANDBOX_MAX_MSG);
+      res.msg_len = (uint32_t)strnlen (err->msg, SANDBOX_MAX_MSG);
     }
   write_all (result_fd, &res, sizeof res);
   if (r < 0)
@@ -136,14 +150,14 @@ read_full (int fd, void *buf, size_t len)
   size_t got = 0;
   while (got < len)
     {
-      ssize_t n = read (fd, (char *) buf + got, len - got);
+      ssize_t n = read (fd, (char *)buf + got, len - got);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
-        return n < 0 ? -1 : (ssize_t) got;
-      got += (size_t) n;
+        return n < 0 ? -1 : (ssize_t)got;
+      got += (size_t)n;
     }
-  return (ssize_t) got;
+  return (ssize_t)got;
 }
 
 /* Turn what the child sent (or did not send) and how it ended into the return value. */
@@ -157,19 +171,21 @@ collect (int result_fd, int wstatus, cpb_error **err)
   if (WIFSIGNALED (wstatus))
     {
       int sig = WTERMSIG (wstatus);
-      return cpb_error_set (err, sig == SIGINT || sig == SIGTERM ? CPB_ERR_CANCELLED : CPB_ERR_FAILED,
+      return cpb_error_set (err,
+                            sig == SIGINT || sig == SIGTERM ? CPB_ERR_CANCELLED : CPB_ERR_FAILED,
                             "sandboxed child killed by signal %d (%s)", sig, strsignal (sig));
     }
   n = read_full (result_fd, &res, sizeof res);
-  if (n != (ssize_t) sizeof res)
+  if (n != (ssize_t)sizeof res)
     return cpb_error_set (err, CPB_ERR_FAILED, "sandboxed child ended without a result");
   if (res.rc >= 0)
     return res.rc;
   n = read_full (result_fd, msg, res.msg_len > SANDBOX_MAX_MSG ? SANDBOX_MAX_MSG : res.msg_len);
   msg[n > 0 ? n : 0] = '\0';
-  cpb_error_set (err, res.kind >= CPB_ERR_SYSTEM && res.kind <= CPB_ERR_FAILED
-                          ? (enum cpb_error_kind) res.kind
-                          : CPB_ERR_FAILED,
+  cpb_error_set (err,
+                 res.kind >= CPB_ERR_SYSTEM && res.kind <= CPB_ERR_FAILED
+                     ? (enum cpb_error_kind)res.kind
+                     : CPB_ERR_FAILED,
                  "%s", msg);
   if (err && *err)
     (*err)->errno_value = res.errno_value;

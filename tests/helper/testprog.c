@@ -88,7 +88,7 @@ try_syscall (const char *name)
       if (r == 0)
         _exit (0);
       if (r > 0)
-        waitpid ((pid_t) r, NULL, 0);
+        waitpid ((pid_t)r, NULL, 0);
       return r > 0 ? 0 : r;
     }
   if (!strcmp (name, "mount"))
@@ -211,7 +211,7 @@ on_term (int sig)
 static void
 sleep_seconds (double s)
 {
-  struct timespec ts = { (time_t) s, (long) ((s - (double) (time_t) s) * 1e9) };
+  struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
   while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
     ;
 }
@@ -219,12 +219,12 @@ sleep_seconds (double s)
 static int
 verb_alloc (long mb)
 {
-  size_t len = (size_t) mb << 20;
+  size_t len = (size_t)mb << 20;
   char *p = malloc (len);
   if (p == NULL)
     return perror ("malloc"), 1;
   for (size_t i = 0; i < len; i += 4096)
-    p[i] = (char) i;
+    p[i] = (char)i;
   printf ("allocated=%ld\n", mb);
   free (p);
   return 0;
@@ -286,7 +286,7 @@ verb_fork_exec (const char *path)
   pid_t pid = fork ();
   if (pid == 0)
     {
-      char *argv[] = { (char *) path, NULL };
+      char *argv[] = { (char *)path, NULL };
       execv (path, argv);
       printf ("child-exec=%s\n", strerrorname_np (errno));
       fflush (stdout);

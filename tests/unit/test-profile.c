@@ -42,7 +42,7 @@ build_and_export (const struct cpb_profile_opts *o, long *ret_insns)
   if (fd < 0 || seccomp_export_bpf (ctx, fd) < 0 || fstat (fd, &st) < 0)
     return -1;
   *ret_insns = st.st_size % 8 == 0 ? st.st_size / 8 : -1;
-  return (long) rules;
+  return (long)rules;
 }
 
 static void
@@ -103,7 +103,8 @@ test_names (void)
   is_str (cpb_profile_deny_problem ("execve"), "cpb-helper needs it to start the task",
           "execve may not be denied");
   ok (cpb_profile_parse_kind ("strict", &k, &err) == 0 && k == CPB_PROFILE_STRICT, "parse strict");
-  ok (cpb_profile_parse_kind ("lax", &k, &err) < 0 && err->kind == CPB_ERR_INPUT, "parse 'lax' fails");
+  ok (cpb_profile_parse_kind ("lax", &k, &err) < 0 && err->kind == CPB_ERR_INPUT,
+      "parse 'lax' fails");
   is_str (cpb_profile_syscall_name (SCMP_ARCH_X86_64, SYS_ptrace, buf, sizeof buf), "ptrace",
           "syscall name from number");
   is_str (cpb_profile_syscall_name (SCMP_ARCH_X86_64, 99999, buf, sizeof buf), "syscall 99999",
@@ -164,12 +165,14 @@ test_jobs_deny_names (void)
   _cleanup_error_ cpb_error *err = NULL;
   cpb_jobs_spec *js = NULL;
 
-  ok (cpb_jobs_spec_load_buffer ("jobs.yaml", NULL, spec, sizeof spec - 1, &js, &err) < 0
-          && err->kind == CPB_ERR_INPUT,
+  ok (cpb_jobs_spec_load_buffer ("jobs.yaml", NULL, spec, sizeof spec - 1, &js, &err) < 0 &&
+          err->kind == CPB_ERR_INPUT,
       "jobs.yaml with bad deny names does not load");
-  ok (err && strstr (err->msg, "jobs.yaml:6:19: defaults: seccomp: deny: 'mkdri': unknown system call"),
+  ok (err && strstr (err->msg,
+                     "jobs.yaml:6:19: defaults: seccomp: deny: 'mkdri': unknown system call"),
       "unknown name: FILE:LINE:COL at the name");
-  ok (err && strstr (err->msg, "jobs.yaml:6:26: defaults: seccomp: deny: 'execve': cpb-helper needs it"),
+  ok (err && strstr (err->msg,
+                     "jobs.yaml:6:26: defaults: seccomp: deny: 'execve': cpb-helper needs it"),
       "undeniable name: FILE:LINE:COL at the name");
   ok (err && !strstr (err->msg, "'mkdir'"), "a valid name is not reported");
   if (js)

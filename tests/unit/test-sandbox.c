@@ -26,9 +26,9 @@ upcase (void *arg, int in_fd, int out_fd, cpb_error **err)
       for (ssize_t i = 0; i < n; i++)
         if (buf[i] >= 'a' && buf[i] <= 'z')
           buf[i] -= 32;
-      if (write (out_fd, buf, (size_t) n) != n)
+      if (write (out_fd, buf, (size_t)n) != n)
         return cpb_error_errno (err, errno, "write");
-      total += (int) n;
+      total += (int)n;
     }
   return n < 0 ? cpb_error_errno (err, errno, "read") : total;
 }
@@ -44,7 +44,7 @@ try_exec (void *arg, int in_fd, int out_fd, cpb_error **err)
 static int
 try_socket (void *arg, int in_fd, int out_fd, cpb_error **err)
 {
-  int fd = socket (*(int *) arg, SOCK_STREAM, 0);
+  int fd = socket (*(int *)arg, SOCK_STREAM, 0);
   if (fd < 0)
     return cpb_error_errno (err, errno, "socket");
   return 0;
@@ -97,12 +97,12 @@ test_work_passes (void)
 static void *
 feed (void *arg)
 {
-  int fd = *(int *) arg;
+  int fd = *(int *)arg;
   char chunk[4096];
 
   memset (chunk, 'a', sizeof chunk);
-  for (int i = 0; i < STREAM_BYTES / (int) sizeof chunk; i++)
-    if (write (fd, chunk, sizeof chunk) != (ssize_t) sizeof chunk)
+  for (int i = 0; i < STREAM_BYTES / (int)sizeof chunk; i++)
+    if (write (fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk)
       break;
   close (fd);
   return NULL;
@@ -169,8 +169,8 @@ main (void)
           "and its message");
   cpb_error_free (TAKE_PTR (err));
 
-  ok (cpb_sandbox_run (crash, NULL, -1, -1, &err) < 0 && err->kind == CPB_ERR_FAILED
-          && strstr (err->msg, "signal 11"),
+  ok (cpb_sandbox_run (crash, NULL, -1, -1, &err) < 0 && err->kind == CPB_ERR_FAILED &&
+          strstr (err->msg, "signal 11"),
       "a crash in the child is an error, not a crash of cpb");
   cpb_error_free (TAKE_PTR (err));
 
