@@ -18,7 +18,7 @@ void cpb_buf_append (cpb_buf *b, const void *data, size_t len);
 void cpb_buf_puts (cpb_buf *b, const char *s);
 void cpb_buf_putc (cpb_buf *b, char c);
 void cpb_buf_printf (cpb_buf *b, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-void cpb_buf_vprintf (cpb_buf *b, const char *fmt, va_list ap);
+void cpb_buf_vprintf (cpb_buf *b, const char *fmt, va_list ap) __attribute__ ((format (printf, 2, 0)));
 /* Forget the contents, keep the allocation. */
 void cpb_buf_reset (cpb_buf *b);
 /* Hand the contents (never NULL) to the caller and leave B empty. */

@@ -31,7 +31,8 @@ void cpb_diag_free (cpb_diag *d);
 /* Record a problem at LINE:COL (1-based; 0 for "the whole file", printed as FILE: msg). */
 void cpb_diag_add (cpb_diag *d, unsigned line, unsigned col, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
-void cpb_diag_vadd (cpb_diag *d, unsigned line, unsigned col, const char *fmt, va_list ap);
+void cpb_diag_vadd (cpb_diag *d, unsigned line, unsigned col, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 4, 0)));
 
 /* Number of problems recorded so far (validators use it to skip work that would only
    produce follow-on noise). */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int
+static int __attribute__ ((format (printf, 4, 0)))
 error_vset (cpb_error **err, enum cpb_error_kind kind, int errnum, const char *fmt, va_list ap)
 {
   cpb_error *e;

@@ -59,7 +59,8 @@ int cpb_error_errno (cpb_error **err, int errnum, const char *fmt, ...)
 int cpb_error_prefix (cpb_error **err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 /* Same as cpb_error_prefix with a va_list. */
-int cpb_error_vprefix (cpb_error **err, const char *fmt, va_list ap);
+int cpb_error_vprefix (cpb_error **err, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 2, 0)));
 
 void cpb_error_free (cpb_error *err);
 

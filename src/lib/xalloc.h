@@ -19,6 +19,6 @@ void *cpb_xcalloc (size_t nmemb, size_t size);
 char *cpb_xstrdup (const char *s);
 char *cpb_xstrndup (const char *s, size_t n);
 char *cpb_xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-char *cpb_xvasprintf (const char *fmt, va_list ap);
+char *cpb_xvasprintf (const char *fmt, va_list ap) __attribute__ ((format (printf, 1, 0)));
 
 #endif

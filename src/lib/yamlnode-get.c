@@ -102,7 +102,7 @@ cpb_yaml_lookup (const cpb_yaml_node *map, const char *key)
   return p ? p->value : NULL;
 }
 
-static void
+static void __attribute__ ((format (printf, 4, 0)))
 vdiag_at (cpb_diag *d, const cpb_yaml_node *n, const char *ctx, const char *fmt, va_list ap)
 {
   _cleanup_free_ char *msg = cpb_xvasprintf (fmt, ap);
