@@ -231,3 +231,13 @@ socket-inet"
   task noshell-exit "$NOSHELL" -- /.cpb/cpb-helper -- /.cpb/cpb-testprog exit 3
   assert_failure 3
 }
+
+@test "as a non-root user in the container: filter, names and report all work" {
+  task as-user "$BUSYBOX" --user 1000:1000 -- /.cpb/cpb-helper --report /.cpb/result.json -- \
+    /.cpb/cpb-testprog try ptrace socket-inet
+  assert_success
+  assert_contains "$output" "ptrace=EPERM"
+  assert_contains "$stderr" "refused ptrace"
+  r=$(report as-user)
+  assert_contains "$r" '{ "syscall": "socket", "count": 1 }'
+}
