@@ -38,6 +38,11 @@ setup_file() {
 }
 
 teardown_file() {
+  # podman-service.sh saves the pid of the subshell that started podman, and podman outlives
+  # it, holding bats's output pipe (bats then never ends): stop the service's process by id.
+  local pids=""
+  [ -f "$CPB_TEST_SVC/service.pid" ] && pids=$(pgrep -P "$(cat "$CPB_TEST_SVC/service.pid")")
+  [ -n "$pids" ] && kill $pids 2>/dev/null
   cpb_service_stop
 }
 
