@@ -448,7 +448,7 @@ CPB_VERB (build)
   a.o.cache_dir = cache = cache_dir ();
   a.o.on_event = on_event;
   a.o.userdata = &v;
-  if (cpb_podman_connect (g->url, 0, &p, &err) < 0)
+  if (cpb_cli_connect (g, &p, &err) < 0)
     return cpb_cli_report ("build", TAKE_PTR (err));
   sigaction (SIGINT, &sa, NULL);
   sigaction (SIGTERM, &sa, NULL);

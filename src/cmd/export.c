@@ -104,7 +104,7 @@ CPB_VERB (export)
   if (strcmp (output, "-") == 0 && isatty (1))
     return cpb_cli_usage_error ("export", "refusing to write an archive to a terminal");
   image = argv[optind];
-  if (cpb_podman_connect (g->url, 0, &p, &err) < 0 || cpb_podman_image_exists (p, image, &exists, &err) < 0)
+  if (cpb_cli_connect (g, &p, &err) < 0 || cpb_podman_image_exists (p, image, &exists, &err) < 0)
     return cpb_cli_report ("export", TAKE_PTR (err));
   if (!exists)
     {

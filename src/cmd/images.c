@@ -179,7 +179,7 @@ CPB_VERB (images)
       }
   if (optind < argc)
     return cpb_cli_usage_error ("images", "unexpected argument '%s'", argv[optind]);
-  if (cpb_podman_connect (g->url, 0, &p, &err) < 0
+  if (cpb_cli_connect (g, &p, &err) < 0
       || cpb_podman_image_list (p, CPB_LABEL_IMAGE, &built, &err) < 0
       || (all && cpb_podman_image_list (p, CPB_LABEL_RECIPE_HASH, &bases, &err) < 0))
     return cpb_cli_report ("images", TAKE_PTR (err));

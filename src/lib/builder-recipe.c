@@ -260,8 +260,14 @@ download (const char *url, int fd, cpb_error **err)
   curl_easy_setopt (c, CURLOPT_ERRORBUFFER, msg);
   curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 30L);
+  /* What the spec loader accepts, redirects included: a server must not be able to
+     redirect a download to file:///etc/shadow. */
 #if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https,ftp,file");
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   rc = curl_easy_perform (c);
   if (rc != CURLE_OK)

@@ -420,6 +420,9 @@ labels_for (struct builder *b, const struct job *j, const char *hash, char **cap
 {
   cpb_buf c = CPB_BUF_INIT;
 
+  /* cpb_buf_steal of a buffer never appended to returns an unterminated allocation
+     (buf.c as of this writing): start with an empty string. */
+  cpb_buf_puts (&c, "");
   for (size_t i = 0; i < j->img->n_capabilities; i++)
     cpb_buf_printf (&c, "%s%s", i ? "," : "", j->img->capabilities[i]);
   *caps = cpb_buf_steal (&c, NULL);

@@ -1,0 +1,222 @@
+#!/usr/bin/env bats
+# cpb build: images from pods.yaml through a private rootless Podman service, with labels,
+# incremental rebuilds, failures traced back to the spec, recipes and url files.
+load helpers
+
+setup_file() {
+  cpb_service_start
+  # A copy the tests may edit: the sources under version control stay untouched.
+  export SPECS=$BATS_FILE_TMPDIR/specs
+  cp -r "$BATS_TEST_DIRNAME/data/build" "$SPECS"
+}
+
+teardown_file() {
+  cpb_service_stop
+}
+
+label() { # IMAGE KEY
+  tpodman image inspect --format "{{index .Labels \"$2\"}}" "$1"
+}
+
+image_id() {
+  tpodman image inspect --format '{{.Id}}' "$1"
+}
+
+@test "cpb build builds every image of the spec, with cpb's labels and the user's" {
+  run_cpb build "$SPECS/pods.yaml"
+  assert_success
+  assert_contains "$stderr" "localhost/greeter:latest: built"
+  assert_contains "$stderr" "localhost/child:2: built"
+  assert_contains "$stderr" "2 built, 0 up to date, 0 failed"
+
+  [ "$(label localhost/greeter:latest io.cpb.capabilities)" = "greet,posix-sh" ]
+  [ "$(label localhost/greeter:latest io.cpb.image)" = "greeter" ]
+  [ "$(label localhost/greeter:latest io.cpb.source)" = "$SPECS/pods.yaml" ]
+  [ "$(label localhost/greeter:latest io.cpb.version)" = "$("$CPB" version | cut -d' ' -f2)" ]
+  [[ "$(label localhost/greeter:latest io.cpb.spec-hash)" =~ ^[0-9a-f]{64}$ ]]
+  [ "$(label localhost/greeter:latest org.example.owner)" = "test suite" ]
+  [ "$(label localhost/child:2 io.cpb.capabilities)" = "greet" ]
+  [ "$(label localhost/child:2 io.cpb.image)" = "child" ]
+}
+
+@test "the built image holds the spec's files, modes, env, run results and helper" {
+  run tpodman run --rm localhost/greeter:latest sh -c \
+    'cat /opt/greeter/hello.txt; stat -c %a /opt/greeter/hello.txt; cat /opt/tree/sub/b; pwd; cat /opt/greeting; test -x /usr/local/libexec/cpb/cpb-helper && echo helper'
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(printf 'hello v1\n640\nb\n/opt\nhello from cpb\nhelper')" ]
+  # cmd in shell form and a build argument baked in by a run step.
+  run tpodman run --rm localhost/child:2
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(printf 'plain\nhello from cpb')" ]
+}
+
+@test "an unchanged spec is not rebuilt: every image is up to date" {
+  local before; before=$(image_id localhost/child:2)
+  run_cpb build --json "$SPECS/pods.yaml"
+  assert_success
+  assert_contains "$output" '"event":"skipped","image":"greeter"'
+  assert_contains "$output" '"event":"skipped","image":"child"'
+  assert_contains "$output" '"text":"up to date"'
+  assert_not_contains "$output" '"event":"start"'
+  [ "$(image_id localhost/child:2)" = "$before" ]
+}
+
+@test "--dry-run prints the Containerfiles and what would build, and builds nothing" {
+  echo "hello v2" > "$SPECS/data/hello.txt"
+  local before; before=$(image_id localhost/greeter:latest)
+  run_cpb build --dry-run "$SPECS/pods.yaml"
+  assert_success
+  assert_contains "$output" "# localhost/greeter:latest: would build"
+  assert_contains "$output" "# localhost/child:2: would build"
+  assert_contains "$output" 'COPY --chmod=0640 ["files/0/hello.txt", "/opt/greeter/hello.txt"]'
+  assert_contains "$output" "FROM localhost/greeter:latest"
+  [ "$(image_id localhost/greeter:latest)" = "$before" ]
+}
+
+@test "a changed file rebuilds its image and the images built on it" {
+  echo "hello v2" > "$SPECS/data/hello.txt"
+  local greeter child
+  greeter=$(image_id localhost/greeter:latest)
+  child=$(image_id localhost/child:2)
+  run_cpb build "$SPECS/pods.yaml"
+  assert_success
+  assert_contains "$stderr" "2 built, 0 up to date"
+  [ "$(image_id localhost/greeter:latest)" != "$greeter" ]
+  [ "$(image_id localhost/child:2)" != "$child" ]
+  run tpodman run --rm localhost/greeter:latest cat /opt/greeter/hello.txt
+  [ "$output" = "hello v2" ]
+}
+
+@test "a change deep in a copied directory is noticed; naming an image builds only it and its bases" {
+  echo "b2" > "$SPECS/data/tree/sub/b"
+  run_cpb build "$SPECS/pods.yaml" greeter
+  assert_success
+  assert_contains "$stderr" "localhost/greeter:latest: built"
+  assert_not_contains "$stderr" "localhost/child:2"
+  run_cpb build "$SPECS/pods.yaml" child
+  assert_success
+  assert_contains "$stderr" "localhost/greeter:latest: up to date"
+  assert_contains "$stderr" "localhost/child:2: built"
+}
+
+@test "--force rebuilds an image that is up to date" {
+  run_cpb build --force "$SPECS/pods.yaml" greeter
+  assert_success
+  assert_contains "$stderr" "localhost/greeter:latest: built"
+}
+
+@test "a failing run step shows its output and the spec line it came from; others still build" {
+  run_cpb build "$SPECS/failing.yaml"
+  assert_failure 1
+  assert_contains "$stderr" "failing.yaml:7:9: image 'broken': step 2 failed (exit 3): echo \"compiling solver\""
+  assert_contains "$stderr" "  | compiling solver"
+  assert_contains "$stderr" "  | solver.c:3: error: missing semicolon"
+  assert_not_contains "$stderr" "never reached"
+  assert_contains "$stderr" "not built: its base 'broken' failed"
+  assert_contains "$stderr" "localhost/independent:latest: built"
+  run tpodman image exists localhost/broken:latest
+  [ "$status" -ne 0 ]
+}
+
+@test "--json reports a failed step with its output for scripts" {
+  run_cpb build --json "$SPECS/failing.yaml" broken
+  assert_failure 1
+  assert_contains "$output" '"event":"failed","image":"broken"'
+  assert_contains "$output" '"output":['
+  assert_contains "$output" 'solver.c:3: error: missing semicolon'
+  assert_contains "$output" "failing.yaml:7:9: image 'broken': step 2 failed (exit 3)"
+}
+
+@test "from: recipe:busybox makes the base from the recipe once, again only when it changes" {
+  export CPB_IMAGES_DIR=$BATS_FILE_TMPDIR/images
+  cp -r "$CPB_SRC/images" "$CPB_IMAGES_DIR"
+  run_cpb build "$SPECS/recipe.yaml"
+  assert_success
+  assert_contains "$stderr" "localhost/cpb-base-busybox:latest: making it with images/busybox/recipe.sh"
+  [[ "$(label localhost/cpb-base-busybox:latest io.cpb.recipe-hash)" =~ ^[0-9a-f]{64}$ ]]
+  run tpodman run --rm localhost/on-recipe:latest cat /ok
+  [ "$output" = "ok" ]
+
+  run_cpb build "$SPECS/recipe.yaml"
+  assert_success
+  assert_not_contains "$stderr" "making it"
+  assert_contains "$stderr" "localhost/on-recipe:latest: up to date"
+
+  echo "# changed" >> "$CPB_IMAGES_DIR/busybox/changes"
+  run_cpb build "$SPECS/recipe.yaml"
+  assert_success
+  assert_contains "$stderr" "making it with images/busybox/recipe.sh"
+  assert_contains "$stderr" "localhost/on-recipe:latest: built"
+}
+
+@test "a url file is fetched once by its sha256, and a wrong digest is refused" {
+  local www=$BATS_FILE_TMPDIR/www sum port=$((20000 + RANDOM % 20000))
+  mkdir -p "$www"
+  echo "fetched payload" > "$www/payload.txt"
+  sum=$(sha256sum "$www/payload.txt" | cut -d' ' -f1)
+  busybox httpd -f -p "127.0.0.1:$port" -h "$www" 3>&- &
+  local httpd=$!
+  cat > "$SPECS/url.yaml" <<EOF
+images:
+  - name: fetched
+    from: localhost/cpb-busybox:latest
+    files:
+      - url: http://127.0.0.1:$port/payload.txt
+        sha256: $sum
+        dest: /opt/
+EOF
+  run_cpb build "$SPECS/url.yaml"
+  kill "$httpd"
+  assert_success
+  [ -f "$XDG_CACHE_HOME/cpb/downloads/sha256/$sum" ]
+  run tpodman run --rm localhost/fetched:latest cat /opt/payload.txt
+  [ "$output" = "fetched payload" ]
+
+  # The server is gone: the cache serves a rebuild.
+  run_cpb build --force "$SPECS/url.yaml"
+  assert_success
+
+  # A digest that does not match what the server sends is refused, and nothing is cached.
+  busybox httpd -f -p "127.0.0.1:$port" -h "$www" 3>&- &
+  httpd=$!
+  sed -i "s/$sum/$(printf '0%.0s' $(seq 64))/" "$SPECS/url.yaml"
+  run_cpb build "$SPECS/url.yaml"
+  kill "$httpd"
+  assert_failure 2
+  assert_contains "$stderr" "url.yaml:5:9: image 'fetched'"
+  assert_contains "$stderr" "has sha256 $sum, the spec says 0000"
+  [ ! -e "$XDG_CACHE_HOME/cpb/downloads/sha256/$(printf '0%.0s' $(seq 64))" ]
+}
+
+@test "cpb images lists what cpb built with capabilities, and --json for scripts" {
+  run_cpb images
+  assert_success
+  assert_contains "$output" "IMAGE"
+  assert_contains "$output" "localhost/greeter:latest"
+  assert_contains "$output" "greet,posix-sh"
+  assert_not_contains "$output" "cpb-busybox"
+  run_cpb images --json
+  assert_success
+  assert_contains "$output" '"name":"localhost/child:2"'
+  assert_contains "$output" '"capabilities":["greet"]'
+  run_cpb images --all
+  assert_contains "$output" "localhost/cpb-base-busybox:latest"
+  assert_contains "$output" "(recipe base)"
+}
+
+@test "bad input: an unknown image name or a broken spec exits 2, nothing reaches Podman" {
+  run_cpb build "$SPECS/pods.yaml" no-such-image
+  assert_failure 2
+  assert_contains "$stderr" "unknown image 'no-such-image'"
+  printf 'images:\n  - name: x\n    form: y\n' > "$SPECS/bad.yaml"
+  run_cpb build "$SPECS/bad.yaml"
+  assert_failure 2
+  assert_contains "$stderr" "bad.yaml:3:"
+  run_cpb build
+  assert_failure 2
+}
+
+@test "an unreachable service exits 3" {
+  CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build "$SPECS/pods.yaml"
+  assert_failure 3
+}
