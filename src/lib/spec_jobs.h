@@ -135,8 +135,10 @@ struct cpb_jobs_axis
   cpb_pos pos;
 };
 
-/* One `include` entry of a matrix (a value for every axis, in axis order) or one entry
-   of `list` (its own parameters, names and values). */
+/* One `include` entry of a matrix (a value for every axis, in axis order), one `exclude`
+   pattern (values for some axes, in axis order), or one entry of `list` (its own
+   parameters, names and values, and the fields marked "list").  Entry settings are only
+   meaningful for list entries. */
 struct cpb_jobs_entry
 {
   const char **param_names;
@@ -202,7 +204,7 @@ struct cpb_jobs_initialize
 
 typedef struct cpb_jobs_spec
 {
-  char *path;      /* as given (messages use it); "-" or a name for a buffer */
+  char *path;      /* as given (messages use it); "<stdin>", or the name of a buffer */
   char *directory; /* the directory inputs are relative to (absolute) */
   struct cpb_jobs_str batch;
   struct cpb_jobs_str namespace; /* NULL when absent: the caller defaults it (login name) */
