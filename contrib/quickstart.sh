@@ -16,21 +16,24 @@
 #          that you can go on with the export line printed at the end;
 #   4. cpb doctor, then `cpb build specs/examples/pods.yaml` (the base image is made
 #      locally from busybox-static: no registry is used) and `cpb images`.
+#
+# Environment: CPB_BUILD_DIR (default build), CPB_QUICKSTART_DIR (see 3).
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$src"
 service_dir=${CPB_QUICKSTART_DIR:-/var/tmp/cpb-quickstart}
+build=${CPB_BUILD_DIR:-build}
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "setting up the host"
 contrib/podman/setup-host.sh
 
-step "building cpb into ./build"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build
-cpb=$src/build/cpb
+step "building cpb into ./$build"
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+ninja -C "$build"
+cpb=$(cd "$build" && pwd)/cpb
 
 if [ "$(id -u)" = 0 ]; then
   step "starting a rootless Podman service as cpbtest in $service_dir"
