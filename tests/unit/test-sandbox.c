@@ -59,7 +59,7 @@ fail_input (void *arg, int in_fd, int out_fd, cpb_error **err)
 static int
 crash (void *arg, int in_fd, int out_fd, cpb_error **err)
 {
-  raise (SIGSEGV);
+  abort (); /* an assertion in the parser; a real SIGSEGV is caught by ASan in CI builds */
   return 0;
 }
 
@@ -170,7 +170,7 @@ main (void)
   cpb_error_free (TAKE_PTR (err));
 
   ok (cpb_sandbox_run (crash, NULL, -1, -1, &err) < 0 && err->kind == CPB_ERR_FAILED &&
-          strstr (err->msg, "signal 11"),
+          strstr (err->msg, "signal 6"),
       "a crash in the child is an error, not a crash of cpb");
   cpb_error_free (TAKE_PTR (err));
 
