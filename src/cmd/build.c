@@ -376,6 +376,9 @@ parse_args (int argc, char **argv, struct args *a)
   long n;
   int c;
 
+  /* 0, not 1: glibc then forgets the '+' (stop at the first operand) of main's option
+     string, so options may follow operands: cpb export IMAGE -o FILE. */
+  optind = 0;
   while ((c = getopt_long (argc, argv, "fnj:vh", opts, NULL)) != -1)
     switch (c)
       {

@@ -81,6 +81,9 @@ CPB_VERB (export)
   bool exists = false;
   int c;
 
+  /* 0, not 1: glibc then forgets the '+' (stop at the first operand) of main's option
+     string, so options may follow operands: cpb export IMAGE -o FILE. */
+  optind = 0;
   while ((c = getopt_long (argc, argv, "o:h", opts, NULL)) != -1)
     switch (c)
       {

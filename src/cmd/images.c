@@ -162,6 +162,9 @@ CPB_VERB (images)
   size_t n = 0;
   int c;
 
+  /* 0, not 1: glibc then forgets the '+' (stop at the first operand) of main's option
+     string, so options may follow operands: cpb export IMAGE -o FILE. */
+  optind = 0;
   while ((c = getopt_long (argc, argv, "ah", opts, NULL)) != -1)
     switch (c)
       {
