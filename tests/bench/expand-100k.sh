@@ -8,6 +8,11 @@
 # The bench program is compiled against BUILD_DIR's libcpb.a; /usr/bin/time -v (GNU time)
 # gives the whole process's wall time and peak RSS as a cross-check, and hyperfine, when
 # installed, the spread over several runs of the plain load.
+#
+# With CPB_PODMAN_URL set, it also times `cpb run --dry-run` of the same file: the whole
+# planning of `cpb run` (state database, task keys, the scheduler's view) without starting
+# a container, using image CPB_BENCH_IMAGE (default localhost/cpb-busybox:latest, which
+# tests/lib/podman-service.sh makes) and a throw-away state directory.
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,4 +64,13 @@ if [ -x /usr/bin/time ]; then
 fi
 if command -v hyperfine >/dev/null; then
   hyperfine --warmup 1 --runs 5 -N "$work/expand-bench $work/jobs.yaml" 2>&1 | grep -E "Time|Range"
+fi
+if [ -n "${CPB_PODMAN_URL:-}" ] && [ -x /usr/bin/time ]; then
+  echo "== cpb run --dry-run (planning by cpb run, no container started)"
+  sed "s|worker-base:1.0|${CPB_BENCH_IMAGE:-localhost/cpb-busybox:latest}|" "$work/jobs.yaml" \
+    > "$work/jobs-run.yaml"
+  XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg XDG_CACHE_HOME=$work/xdg \
+    /usr/bin/time -v "$build/cpb" run --dry-run "$work/jobs-run.yaml" 2>&1 >"$work/plan.txt" \
+    | grep -E "Elapsed|Maximum resident" | sed 's/^[[:space:]]*//'
+  tail -1 "$work/plan.txt"
 fi
