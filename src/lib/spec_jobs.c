@@ -1198,6 +1198,40 @@ order_groups (struct loader *l, struct cpb_jobs_group *groups, size_t n)
 
 /* ---- placeholders ---- */
 
+/* The scalar node whose text is TEXT itself (strings of the model point into the tree). */
+static const cpb_yaml_node *
+find_scalar (const cpb_yaml_node *n, const char *text, unsigned depth)
+{
+  const cpb_yaml_node *item, *found = NULL;
+  const cpb_yaml_pair *p;
+
+  if (n == NULL || depth > CPB_YAML_MAX_DEPTH)
+    return NULL;
+  if (n->kind == CPB_YAML_SCALAR)
+    return n->text == text ? n : NULL;
+  CPB_YAML_FOREACH_ITEM (item, n)
+  if (found == NULL)
+    found = find_scalar (item, text, depth + 1);
+  CPB_YAML_FOREACH_PAIR (p, n)
+  if (found == NULL)
+    found = find_scalar (p->value, text, depth + 1);
+  return found;
+}
+
+/* Where the character at OFFSET of template TEXT was written: exact for a plain scalar on
+   one line, whose text is the source; else where its scalar starts (or FALLBACK). */
+static cpb_pos
+placeholder_pos (struct loader *l, const char *text, size_t offset, cpb_pos fallback)
+{
+  const cpb_yaml_node *n = find_scalar (l->priv->doc->root, text, 0);
+
+  if (n == NULL)
+    return fallback;
+  if (n->plain && strchr (text, '\n') == NULL)
+    return (cpb_pos){ n->pos.line, n->pos.col + (unsigned)offset };
+  return n->pos;
+}
+
 static void
 check_template (struct loader *l, const char *text, cpb_pos pos, const char *ctx,
                 const char *const *names, size_t n)
@@ -1208,6 +1242,7 @@ check_template (struct loader *l, const char *text, cpb_pos pos, const char *ctx
 
   if (text == NULL || !cpb_template_find_unknown (text, names, n, &off, &len))
     return;
+  pos = placeholder_pos (l, text, off - 1, pos);
   name = cpb_xstrndup (text + off, len);
   s = cpb_suggest (name, names, n);
   if (s)

@@ -68,7 +68,7 @@ YAML
   assert_contains "$stderr" "jobs.yaml:5:22: defaults: seccomp: profile 'strikt' is not one of default, strict, none (did you mean 'strict'?)"
   assert_contains "$stderr" "jobs.yaml:5:37: defaults: seccomp: deny: 'nosuchcall': unknown system call"
   assert_contains "$stderr" "jobs.yaml:6:1: unknown key 'taks' (did you mean 'tasks'?)"
-  assert_contains "$stderr" "jobs.yaml:10:12: group 'tasks': unknown parameter '{alpah}' (did you mean '{alpha}'?)"
+  assert_contains "$stderr" "jobs.yaml:10:17: group 'tasks': unknown parameter '{alpah}' (did you mean '{alpha}'?)"
   cd /  # the test user cannot enter this test's directory
   run tpodman ps -a --format '{{.Names}}'
   assert_success

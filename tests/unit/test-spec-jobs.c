@@ -169,8 +169,32 @@ test_init_template (void)
 
   ok (cpb_jobs_spec_load_buffer ("init.yaml", NULL, y, strlen (y), &spec, &err) < 0,
       "initialize has no parameters");
-  ok (err && strstr (err->msg, "init.yaml:3:12: initialize: unknown parameter '{alpha}'"),
-      "and says where");
+  ok (err && strstr (err->msg, "init.yaml:3:17: initialize: unknown parameter '{alpha}'"),
+      "and says where: the column of the placeholder in a plain scalar");
+}
+
+static void
+test_placeholder_positions (void)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  static const char y[] = "batch: b\n"
+                          "defaults: {image: i}\n"
+                          "tasks:\n"
+                          "  matrix: {n: [1]}\n"
+                          "  command:\n"
+                          "    - sh\n"
+                          "    - '-c'\n"
+                          "    - 'echo {m}'\n"
+                          "  env: {A: \"{n}\", B: \"x{nn}\"}\n";
+  cpb_jobs_spec *spec = NULL;
+
+  ok (cpb_jobs_spec_load_buffer ("pos.yaml", NULL, y, strlen (y), &spec, &err) < 0,
+      "unknown placeholders in a list command and in env");
+  ok (err && strstr (err->msg, "pos.yaml:8:7: group 'tasks': unknown parameter '{m}'"),
+      "an argv item is reported at its own line (quoted: where it starts)");
+  ok (err && strstr (err->msg, "pos.yaml:9:22: group 'tasks': unknown parameter '{nn}' (did you "
+                               "mean '{n}'?)"),
+      "an env value at its own position (quoted: where it starts)");
 }
 
 /* `cpb template` promises files that load as they are, from any directory. */
@@ -234,6 +258,7 @@ main (void)
   test_good ();
   test_bad ();
   test_init_template ();
+  test_placeholder_positions ();
   test_template ();
   test_missing_file ();
   test_examples ();
