@@ -1278,7 +1278,8 @@ writer_settle (cpb_store_writer *w)
 {
   size_t kept = 0;
 
-  qsort (w->entries, w->n_entries, sizeof *w->entries, wentry_cmp);
+  if (w->n_entries > 0)
+    qsort (w->entries, w->n_entries, sizeof *w->entries, wentry_cmp);
   for (size_t i = 0; i < w->n_entries; i++)
     {
       if (i + 1 < w->n_entries && strcmp (w->entries[i].path, w->entries[i + 1].path) == 0)
@@ -1604,7 +1605,8 @@ cpb_store_list_tasks (const char *root, const char *ns, const char *batch,
         }
       n++;
     }
-  qsort (v, n, sizeof *v, manifest_cmp);
+  if (n > 0)
+    qsort (v, n, sizeof *v, manifest_cmp);
   *ret = v;
   *ret_n = n;
   return 0;
@@ -1718,7 +1720,8 @@ cpb_store_list_batches (const char *root, const char *ns, struct cpb_store_batch
       cpb_store_batches_free (v, n);
       return -1;
     }
-  qsort (v, n, sizeof *v, batch_cmp);
+  if (n > 0)
+    qsort (v, n, sizeof *v, batch_cmp);
   *ret = v;
   *ret_n = n;
   return 0;
