@@ -76,6 +76,9 @@ parse_args (int argc, char **argv, struct run_args *a)
           { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 } };
   int c;
 
+  /* 0, not 1: glibc then forgets main's "+" (stop at the first non-option), so options
+     may follow BATCH as users type them ("cpb status sweep --json"). */
+  optind = 0;
   while ((c = getopt_long (argc, argv, "j:fnh", opts, NULL)) != -1)
     switch (c)
       {

@@ -199,6 +199,9 @@ CPB_VERB (status)
   bool json = false;
   int c;
 
+  /* 0, not 1: glibc then forgets main's "+" (stop at the first non-option), so options
+     may follow BATCH as users type them ("cpb status sweep --json"). */
+  optind = 0;
   while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
     switch (c)
       {

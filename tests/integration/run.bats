@@ -1,0 +1,211 @@
+#!/usr/bin/env bats
+# cpb run against a private rootless Podman: what a user checks after a run — the archived
+# outputs and logs, the states, resuming, failures, timeouts, and that nothing is left behind.
+load helpers
+
+setup_file() {
+  cpb_service_start
+  # Retries wait 0.2 s, 0.4 s... instead of 1 s, 2 s: the scenario stays quick.
+  export CPB_RETRY_BACKOFF=0.2
+}
+
+teardown_file() { cpb_service_stop; }
+
+setup() {
+  SPEC=$BATS_TEST_TMPDIR/spec
+  cp -r "$BATS_TEST_DIRNAME/data/run" "$SPEC"
+  NS=$(id -un)
+  ARCHIVE=$XDG_DATA_HOME/cpb/archive/$NS
+}
+
+# The run left no container and no volume behind.
+assert_nothing_left() {
+  local left
+  left=$(tpodman ps -a -q; tpodman volume ls -q)
+  if [ -n "$left" ]; then
+    echo "left behind: $left" >&2
+    tpodman ps -a >&2
+    return 1
+  fi
+}
+
+# member ARCHIVE PATH: print one member of a task tarball.
+member() {
+  tar --zstd -xOf "$1" "$2"
+}
+
+@test "a 12-task matrix archives exactly the declared outputs, with their contents and logs" {
+  run_cpb run "$SPEC/matrix.yaml"
+  assert_success
+  assert_contains "$output" "12 done, 0 failed"
+  assert_nothing_left
+  for a in 1 2 3; do
+    for b in w x y z; do
+      tarball=$ARCHIVE/matrix/t-$a-$b.tar.zst
+      [ -f "$tarball" ]
+      members=$(tar --zstd -tf "$tarball" | grep -v '^\.cpb/' | sort | tr '\n' ' ')
+      [ "$members" = "result-$a-$b.txt " ] || { echo "t-$a-$b holds: $members" >&2; return 1; }
+      result=$(member "$tarball" "result-$a-$b.txt")
+      assert_contains "$result" "base line"
+      assert_contains "$result" "input $a"
+      assert_contains "$result" "$a$b index="
+      [ "$(member "$tarball" .cpb/stdout)" = "out $a$b" ]
+      [ "$(member "$tarball" .cpb/stderr)" = "err $a$b" ]
+      assert_contains "$(member "$tarball" .cpb/result.json)" '"exit_code": 0'
+    done
+  done
+  run_cpb status matrix --json
+  assert_success
+  assert_contains "$output" '"DONE":12'
+}
+
+@test "a rerun does nothing; a changed input reruns only the tasks that read it" {
+  run_cpb run --batch rerun "$SPEC/matrix.yaml"
+  assert_success
+  before=$(stat -c %Y "$ARCHIVE/rerun/t-1-w.tar.zst")
+
+  run_cpb run --batch rerun --dry-run "$SPEC/matrix.yaml"
+  assert_success
+  assert_contains "$output" "0 to run, 12 up to date"
+  sleep 1
+  run_cpb run --batch rerun "$SPEC/matrix.yaml"
+  assert_success
+  [ "$(stat -c %Y "$ARCHIVE/rerun/t-1-w.tar.zst")" = "$before" ]
+
+  echo "input 2, edited" > "$SPEC/in/in-2.txt"
+  run_cpb run --batch rerun --dry-run --json "$SPEC/matrix.yaml"
+  assert_success
+  assert_contains "$output" '"run":4,"skip":8'
+  run_cpb run --batch rerun "$SPEC/matrix.yaml"
+  assert_success
+  assert_contains "$(member "$ARCHIVE/rerun/t-2-x.tar.zst" result-2-x.txt)" "input 2, edited"
+  [ "$(stat -c %Y "$ARCHIVE/rerun/t-1-w.tar.zst")" = "$before" ]
+  run_cpb run --batch rerun --dry-run --force "$SPEC/matrix.yaml"
+  assert_contains "$output" "12 to run"
+  assert_nothing_left
+}
+
+@test "a failing task is retried then reported; a timeout is enforced; logs are kept" {
+  run_cpb run "$SPEC/failing.yaml"
+  assert_failure 1
+  assert_contains "$stderr" "2 of 3 tasks failed"
+  assert_contains "$stderr" "'flaky'"
+  run_cpb status failing
+  assert_success
+  assert_contains "$(grep '^flaky' <<<"$output")" "FAILED     3"
+  assert_contains "$(grep '^slow' <<<"$output")" "timed out after 2s"
+  assert_contains "$(grep '^fine' <<<"$output")" "DONE"
+  # The failed task's archive keeps its logs and its outputs, marked failed.
+  [ "$(member "$ARCHIVE/failing/flaky.tar.zst" .cpb/stderr)" = "it broke" ]
+  [ "$(member "$ARCHIVE/failing/flaky.tar.zst" out.txt)" = "attempt" ]
+  assert_contains "$(cat "$ARCHIVE/failing/flaky.json")" '"state":"failed"'
+  assert_contains "$(member "$ARCHIVE/failing/slow.tar.zst" .cpb/result.json)" '"timed_out": true'
+  run_cpb logs failing flaky
+  assert_success
+  assert_contains "$stderr" "it broke"
+  assert_nothing_left
+}
+
+@test "initialize runs once and feeds its outputs to every task" {
+  run_cpb run "$SPEC/init.yaml"
+  assert_success
+  stamp=$(member "$ARCHIVE/init/initialize.tar.zst" stamp.txt)
+  for i in 1 2 3 4; do
+    got=$(member "$ARCHIVE/init/use-$i.tar.zst" "got-$i.txt")
+    [ "$got" = "prepared-once
+$stamp" ] || { echo "use-$i got: $got" >&2; return 1; }
+  done
+  assert_nothing_left
+}
+
+@test "cpb killed with SIGKILL mid-run: the rerun adopts what it left and loses nothing" {
+  "$CPB" run -j 2 --batch killed "$SPEC/slow.yaml" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ "$(tpodman ps -q | wc -l)" -ge 1 ] && [ -f "$ARCHIVE/killed/s-1.tar.zst" ] && break
+    sleep 0.2
+  done
+  kill -9 "$pid"
+  wait "$pid" || true
+  run_cpb status killed
+  assert_contains "$output" "RUNNING"
+
+  run_cpb run --batch killed "$SPEC/slow.yaml"
+  assert_success
+  assert_contains "$output" "6 done, 0 failed"
+  for i in 1 2 3 4 5 6; do
+    [ "$(member "$ARCHIVE/killed/s-$i.tar.zst" r.txt)" = "$i" ]
+  done
+  assert_nothing_left
+}
+
+@test "Ctrl-C stops the run, keeps what finished, removes every container, exits 130" {
+  "$CPB" run --batch interrupted "$SPEC/slow.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ "$(tpodman ps -q | wc -l)" -ge 1 ] && break
+    sleep 0.2
+  done
+  sleep 1
+  kill -INT "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 130 ] || { cat "$BATS_TEST_TMPDIR/out" >&2; return 1; }
+  run_cpb status interrupted --json
+  assert_contains "$output" '"CANCELLED":'
+  assert_not_contains "$output" '"RUNNING":1'
+  assert_nothing_left
+}
+
+@test "hold and release reach a run in progress; cancel stops a task" {
+  "$CPB" run -j 1 --batch held "$SPEC/slow.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ "$(tpodman ps -q | wc -l)" -ge 1 ] && break
+    sleep 0.2
+  done
+  run_cpb hold held s-6
+  assert_success
+  assert_contains "$output" "held 1 task"
+  run_cpb cancel held s-5
+  assert_success
+  rc=0
+  wait "$pid" || rc=$?
+  # s-5 was cancelled: the run reports it and fails.
+  [ "$rc" -eq 1 ] || { cat "$BATS_TEST_TMPDIR/out" >&2; return 1; }
+  run_cpb status held
+  assert_contains "$(grep '^s-6' <<<"$output")" "HELD"
+  assert_contains "$(grep '^s-5' <<<"$output")" "CANCELLED"
+  [ ! -f "$ARCHIVE/held/s-6.tar.zst" ]
+
+  run_cpb release held
+  assert_success
+  run_cpb run --batch held "$SPEC/slow.yaml"
+  assert_success
+  [ "$(member "$ARCHIVE/held/s-6.tar.zst" r.txt)" = "6" ]
+  [ "$(member "$ARCHIVE/held/s-5.tar.zst" r.txt)" = "5" ]
+  assert_nothing_left
+}
+
+@test "a requirement nothing offers and a bad jobs.yaml are refused before anything runs" {
+  run_cpb run "$SPEC/requires.yaml"
+  assert_failure 2
+  assert_contains "$stderr" "requires 'gpu'"
+  run_cpb run "$SPEC/bad.yaml"
+  assert_failure 2
+  assert_contains "$stderr" "bad.yaml:5:3: "
+  run_cpb status requires
+  assert_failure 1
+  assert_nothing_left
+}
+
+@test "the run verbs answer --help in the completion format" {
+  for verb in run status logs cancel hold release; do
+    run_cpb "$verb" --help
+    assert_success
+    assert_contains "${lines[0]}" "Usage: cpb $verb"
+    assert_contains "$output" "  -h, --help"
+  done
+  run_cpb run
+  assert_failure 2
+}
