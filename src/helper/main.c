@@ -195,6 +195,10 @@ main (int argc, char **argv)
     fprintf (stderr, "cpb-helper: cannot run '%s': %s\n", opts.argv[0], strerror (res.exec_errno));
   if (res.helper_error[0] && !err)
     fprintf (stderr, "cpb-helper: %s\n", res.helper_error);
+  if (res.signal == SIGSYS && !opts.quiet)
+    fputs ("cpb-helper: the task was killed by SIGSYS: a seccomp filter with a kill action "
+           "refused a system call (an x32 call, or a filter outside cpb's)\n",
+           stderr);
   res.status = exit_status (&res);
 
   cpb_error_free (TAKE_PTR (err));
