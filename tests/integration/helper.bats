@@ -241,3 +241,12 @@ socket-inet"
   r=$(report as-user)
   assert_contains "$r" '{ "syscall": "socket", "count": 1 }'
 }
+
+@test "when the task ends, what it left running is killed and the helper does not wait for it" {
+  start=$(date +%s)
+  helped leftover -- /bin/sh -c '/.cpb/cpb-testprog sleep 60 & /.cpb/cpb-testprog sleep 60 & exit 5'
+  assert_failure 5
+  [ $(( $(date +%s) - start )) -lt 20 ]
+  r=$(report leftover)
+  [ "$(field "$r" exit_code)" = 5 ]
+}
