@@ -148,7 +148,13 @@ static void __attribute__ ((noreturn)) child_fail (int status_fd, int stage, int
 static int
 child_load_filter (const struct helper_opts *opts, scmp_filter_ctx ctx)
 {
-  int r = seccomp_load (ctx);
+  int r, kernel_errno;
+
+  /* libseccomp 2.5 answers ECANCELED for any refusal by the kernel; the kernel's own errno
+     (EBUSY: a listener exists already) is still in errno right after the call. */
+  errno = 0;
+  r = seccomp_load (ctx);
+  kernel_errno = errno ? errno : -r;
 
   if (r < 0 && opts->profile.notify && opts->profile.kind == CPB_PROFILE_DEFAULT)
     {
@@ -163,7 +169,7 @@ child_load_filter (const struct helper_opts *opts, scmp_filter_ctx ctx)
       return -1;
     }
   if (r < 0)
-    return errno = -r, -2;
+    return errno = kernel_errno, -2;
   return opts->profile.notify ? seccomp_notify_fd (ctx) : -1;
 }
 

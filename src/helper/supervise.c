@@ -190,7 +190,10 @@ on_status (struct supervisor *s)
         s->res->exec_errno = f.err;
       else
         snprintf (s->res->helper_error, sizeof s->res->helper_error,
-                  "cannot install the seccomp filter: %s", strerror (f.err));
+                  "cannot install the seccomp filter: %s%s", strerror (f.err),
+                  f.err == EBUSY ? " (a seccomp listener exists already, and the strict "
+                                   "profile needs its own)"
+                                 : "");
     }
   close (s->task->status_fd);
   s->task->status_fd = -1;

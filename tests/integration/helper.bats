@@ -250,3 +250,14 @@ socket-inet"
   r=$(report leftover)
   [ "$(field "$r" exit_code)" = 5 ]
 }
+
+@test "under an outer seccomp listener: default falls back to unnamed EPERM, strict fails (125)" {
+  # The kernel allows one listener per filter chain; a helper under a helper finds it taken.
+  helped nested -- /.cpb/cpb-helper -- /.cpb/cpb-testprog try ptrace
+  assert_success
+  assert_contains "$output" "ptrace=EPERM"
+  assert_contains "$stderr" "no user notification here: refusals are EPERM, unnamed"
+  helped nested-strict -- /.cpb/cpb-helper --seccomp strict -- /.cpb/cpb-testprog exit 0
+  assert_failure 125
+  assert_contains "$stderr" "a seccomp listener exists already"
+}
