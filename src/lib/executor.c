@@ -68,6 +68,7 @@ struct rtask
   int stop_phase;       /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
   double stop_at;       /* when the first signal was sent */
   bool cancel_requested;
+  int busy;             /* a worker is launching (1) or collecting (2) it */
   struct cpb_sched_use *uses;
   size_t n_uses;
 };
@@ -99,6 +100,15 @@ struct run
   bool stopping;        /* Ctrl-C or --fail-fast: nothing more starts */
   size_t n_failed_names;
   cpb_buf failed_names;
+  /* the workers: launches and collections, each on its own connection */
+  pthread_t *workers;
+  cpb_podman **worker_conns;
+  size_t n_workers;
+  struct job *todo, *todo_tail, *done;
+  pthread_cond_t todo_cond;
+  bool workers_quit;
+  struct died *pending;  /* exits of containers whose launch is still being reported */
+  size_t n_pending;
   /* the events thread */
   cpb_podman *events_conn;
   pthread_t events_thread;
@@ -557,6 +567,9 @@ run_free (struct run *r)
   for (size_t i = 0; i < r->n_died; i++)
     free (r->died[i].id);
   free (r->died);
+  for (size_t i = 0; i < r->n_pending; i++)
+    free (r->pending[i].id);
+  free (r->pending);
   free (r->events_error);
   cpb_buf_free (&r->failed_names);
   cpb_scheduler_free (r->sched);
@@ -834,6 +847,24 @@ open_tmpfile (cpb_error **err)
   return fd;
 }
 
+/* An earlier task's archive whose outputs go into a task's upload, under PREFIX. */
+struct upstream
+{
+  char *path;
+  char *prefix;
+};
+
+static void
+upstream_free (struct upstream *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      free (v[i].path);
+      free (v[i].prefix);
+    }
+  free (v);
+}
+
 /* The outputs of the task called NAME of this batch, as the store holds them. */
 static char *
 archive_of (struct run *r, const char *name)
@@ -847,20 +878,32 @@ archive_of (struct run *r, const char *name)
   return path;
 }
 
-/* What a task gets from the steps before it: initialize's outputs in the working directory,
-   and each task of an inputs_from group under WORKDIR/GROUP/TASK/. */
-static int
-tar_upstream (struct run *r, struct intar *in, const struct cpb_task *t, const char *wd,
-              cpb_error **err)
+static void
+upstream_push (struct upstream **v, size_t *n, char *path, char *prefix)
 {
-  _cleanup_free_ char *init = NULL;
+  if (path == NULL)
+    {
+      free (prefix);
+      return;
+    }
+  *v = cpb_xrealloc (*v, (*n + 1) * sizeof **v);
+  (*v)[(*n)++] = (struct upstream){ path, prefix };
+}
 
-  if (t->group == NULL)
-    return 0;
-  if (r->spec->initialize && (init = archive_of (r, INIT_GROUP)) != NULL
-      && tar_from_archive (in, init, wd, err) < 0)
-    return -1;
-  for (size_t k = 0; k < t->group->n_inputs_from; k++)
+/* What a task gets from the steps before it: initialize's outputs in the working directory,
+   and each task of an inputs_from group under WORKDIR/GROUP/TASK/.  Read from the database,
+   so made in the loop's thread, before the upload is handed to a worker. */
+static struct upstream *
+upstream_of (struct run *r, const struct cpb_task *t, size_t *ret_n)
+{
+  const char *workdir = t->settings->workdir ? t->settings->workdir : "/work";
+  const char *wd = workdir + strspn (workdir, "/");
+  struct upstream *v = NULL;
+  size_t n = 0;
+
+  if (t->group != NULL && r->spec->initialize)
+    upstream_push (&v, &n, archive_of (r, INIT_GROUP), cpb_xstrdup (wd));
+  for (size_t k = 0; t->group && k < t->group->n_inputs_from; k++)
     {
       size_t first, count;
       const char *gname = r->spec->groups[t->group->inputs_from[k]].name;
@@ -869,24 +912,22 @@ tar_upstream (struct run *r, struct intar *in, const struct cpb_task *t, const c
       for (size_t i = first; i < first + count; i++)
         {
           const char *tname = cpb_jobs_plan_task_name (r->plan, i);
-          _cleanup_free_ char *path = archive_of (r, tname);
-          _cleanup_free_ char *prefix = cpb_xasprintf ("%s/%s/%s", wd, gname, tname);
 
-          if (path && tar_from_archive (in, path, prefix, err) < 0)
-            return -1;
+          upstream_push (&v, &n, archive_of (r, tname), cpb_xasprintf ("%s/%s/%s", wd, gname, tname));
         }
     }
-  return 0;
+  *ret_n = n;
+  return v;
 }
 
 static int
-tar_helper (struct run *r, struct intar *in, cpb_error **err)
+tar_helper (const char *helper_path, struct intar *in, cpb_error **err)
 {
-  _cleanup_close_ int fd = open (r->o->helper_path, O_RDONLY | O_CLOEXEC);
+  _cleanup_close_ int fd = open (helper_path, O_RDONLY | O_CLOEXEC);
   struct stat sb;
 
   if (fd < 0 || fstat (fd, &sb) < 0)
-    return cpb_error_errno (err, errno, "cannot open cpb-helper '%s'", r->o->helper_path);
+    return cpb_error_errno (err, errno, "cannot open cpb-helper '%s'", helper_path);
   /* Sticky and world-writable: the report must be writable whatever user the task runs as. */
   if (tar_dir (in, HELPER_DIR + 1, 01777, err) < 0
       || tar_header (in, HELPER_PATH + 1, AE_IFREG, 0755, sb.st_size, err) < 0)
@@ -896,7 +937,8 @@ tar_helper (struct run *r, struct intar *in, cpb_error **err)
 
 /* Write the whole upload for task T into a temporary file; *RET_FD is positioned at 0. */
 static int
-build_input_tar (struct run *r, const struct cpb_task *t, int *ret_fd, cpb_error **err)
+build_input_tar (const char *helper_path, const struct cpb_task *t, const struct upstream *up,
+                 size_t n_up, int *ret_fd, cpb_error **err)
 {
   _cleanup_close_ int fd = open_tmpfile (err);
   _cleanup_archive_write_ struct archive *a = archive_write_new ();
@@ -913,9 +955,11 @@ build_input_tar (struct run *r, const struct cpb_task *t, int *ret_fd, cpb_error
       tar_error (&in, err, "open");
       goto out;
     }
-  if (tar_helper (r, &in, err) < 0 || tar_dir (&in, wd, 0755, err) < 0
-      || tar_upstream (r, &in, t, wd, err) < 0)
+  if (tar_helper (helper_path, &in, err) < 0 || tar_dir (&in, wd, 0755, err) < 0)
     goto out;
+  for (size_t i = 0; i < n_up; i++)
+    if (tar_from_archive (&in, up[i].path, up[i].prefix, err) < 0)
+      goto out;
   for (size_t i = 0; i < t->n_inputs; i++)
     {
       _cleanup_free_ char *name = cpb_xasprintf ("%s/%s", wd, t->inputs[i].dest);
@@ -1028,10 +1072,11 @@ env_pairs (char **env, size_t *ret_n, char ***ret_copy)
   return kv;
 }
 
-/* Create task I's container (not started); its id in RT->container_id. */
+/* Create the container of attempt ATTEMPT of T (not started) on P; its id in *RET_ID.
+   Called from the workers: reads only what does not change while the run goes. */
 static int
-create_container (struct run *r, struct rtask *rt, const struct cpb_task *t, int attempt,
-                  cpb_error **err)
+create_container (struct run *r, cpb_podman *p, const struct rtask *rt, const struct cpb_task *t,
+                  int attempt, char **ret_id, cpb_error **err)
 {
   _cleanup_strv_free_ char **cmd = helper_command (r, t);
   _cleanup_strv_free_ char **env_copy = NULL;
@@ -1063,62 +1108,33 @@ create_container (struct run *r, struct rtask *rt, const struct cpb_task *t, int
 
   env = env_pairs (t->env, &spec.n_env, &env_copy);
   spec.env = env;
-  return cpb_podman_container_create (r->node->podman, &spec, &rt->container_id, err);
+  return cpb_podman_container_create (p, &spec, ret_id, err);
 }
 
 static void
-remove_container (struct run *r, const char *id)
+remove_container (cpb_podman *p, const char *id)
 {
   _cleanup_error_ cpb_error *ignored = NULL;
 
-  cpb_podman_container_remove (r->node->podman, id, true, &ignored);
+  cpb_podman_container_remove (p, id, true, &ignored);
 }
 
-/* Upload and start RT's created container. */
+/* Upload the helper, upstream outputs and inputs into created container ID, and start it. */
 static int
-upload_and_start (struct run *r, struct rtask *rt, const struct cpb_task *t, cpb_error **err)
+upload_and_start (struct run *r, cpb_podman *p, const char *id, const struct cpb_task *t,
+                  const struct upstream *up, size_t n_up, cpb_error **err)
 {
   _cleanup_close_ int fd = -1;
   struct cpb_podman_body body;
 
-  if (build_input_tar (r, t, &fd, err) < 0)
+  if (build_input_tar (r->o->helper_path, t, up, n_up, &fd, err) < 0)
     return -1;
   body = CPB_PODMAN_BODY_FD (fd);
-  if (cpb_podman_archive_put (r->node->podman, rt->container_id, "/", &body, err) < 0)
+  if (cpb_podman_archive_put (p, id, "/", &body, err) < 0)
     return cpb_error_prefix (err, "uploading inputs");
-  if (cpb_podman_container_start (r->node->podman, rt->container_id, err) < 0)
+  if (cpb_podman_container_start (p, id, err) < 0)
     return cpb_error_prefix (err, "starting");
   return 0;
-}
-
-/* Launch task I: record RUNNING, create, upload, start.  Returns 1 when started, 0 when
-   the task turned out held or cancelled by another cpb meanwhile (nothing was created),
-   -1 on failure (the task is RUNNING in the database, its container gone again). */
-static int
-launch (struct run *r, size_t i, cpb_error **err)
-{
-  struct rtask *rt = &r->tasks[i];
-  _cleanup_task_ struct cpb_task *t = make_task (r, rt);
-  int attempt = cpb_scheduler_attempts (r->sched, i);
-  int rc;
-
-  rc = cpb_state_task_start (r->st, rt->db_id, r->run_id, attempt, r->node->name, NULL, err);
-  if (rc <= 0)
-    return rc;
-  if (create_container (r, rt, t, attempt, err) < 0)
-    return cpb_error_prefix (err, "task '%s': creating container", t->name);
-  if (cpb_state_task_set_container (r->st, rt->db_id, rt->container_id, err) < 0
-      || upload_and_start (r, rt, t, err) < 0)
-    {
-      remove_container (r, rt->container_id);
-      free (TAKE_PTR (rt->container_id));
-      return cpb_error_prefix (err, "task '%s'", t->name);
-    }
-  rt->started = now_monotonic ();
-  rt->started_wall = time (NULL);
-  rt->stop_phase = 0;
-  rt->cancel_requested = false;
-  return 1;
 }
 
 /* ------------------------------------------------------------------ collecting */
@@ -1159,7 +1175,7 @@ on_tar_bytes (void *userdata, const char *data, size_t len, cpb_error **err)
 
 /* The helper's report, read out of the exited container (a tar of one file). */
 static char *
-read_report (struct run *r, const char *id)
+read_report (cpb_podman *p, const char *id)
 {
   _cleanup_buf_ cpb_buf tar = CPB_BUF_INIT;
   _cleanup_error_ cpb_error *ignored = NULL;
@@ -1169,7 +1185,7 @@ read_report (struct run *r, const char *id)
   char chunk[8192];
   la_ssize_t n;
 
-  if (cpb_podman_archive_get (r->node->podman, id, REPORT_PATH, on_tar_bytes, &tar, &ignored) < 0
+  if (cpb_podman_archive_get (p, id, REPORT_PATH, on_tar_bytes, &tar, &ignored) < 0
       || tar.len == 0)
     return NULL;
   a = archive_read_new ();
@@ -1240,8 +1256,9 @@ on_output_bytes (void *userdata, const char *data, size_t len, cpb_error **err)
 
 /* Write the task's archive: declared outputs, logs, report, manifest. */
 static int
-write_archive (struct run *r, const struct cpb_task *t, const char *id, struct cpb_task_manifest *m,
-               struct logs *logs, const char *report, char **ret_path, cpb_error **err)
+write_archive (struct run *r, cpb_podman *p, const struct cpb_task *t, const char *id,
+               struct cpb_task_manifest *m, struct logs *logs, const char *report, char **ret_path,
+               cpb_error **err)
 {
   _cleanup_store_writer_ cpb_store_writer *w = NULL;
   _cleanup_free_ char *path = NULL;
@@ -1252,7 +1269,7 @@ write_archive (struct run *r, const struct cpb_task *t, const char *id, struct c
   if (w == NULL)
     return -1;
   path = cpb_xasprintf ("%s/.", workdir);
-  if (cpb_podman_archive_get (r->node->podman, id, path, on_output_bytes, w, &get_err) < 0
+  if (cpb_podman_archive_get (p, id, path, on_output_bytes, w, &get_err) < 0
       && get_err->kind != CPB_ERR_NOT_FOUND)
     {
       *err = TAKE_PTR (get_err);
@@ -1296,10 +1313,11 @@ struct outcome
   char *message;
 };
 
-/* Collect container ID of task T: logs, report, outputs into the store.  Never fails: what
-   could not be kept is said in O->message. */
+/* Collect container ID of task T on P: logs, report, outputs into the store.  Never fails:
+   what could not be kept is said in O->message.  Called from the workers. */
 static void
-collect_container (struct run *r, const struct cpb_task *t, const char *id, struct outcome *o)
+collect_container (struct run *r, cpb_podman *p, const struct cpb_task *t, const char *id,
+                   struct outcome *o)
 {
   struct logs logs = { CPB_BUF_INIT, CPB_BUF_INIT, false };
   _cleanup_error_ cpb_error *err = NULL;
@@ -1315,15 +1333,15 @@ collect_container (struct run *r, const struct cpb_task *t, const char *id, stru
 
   for (size_t i = 0; i < t->n_params; i++)
     params[i] = (struct cpb_kv){ (char *) t->params[i].name, t->params[i].value };
-  if (cpb_podman_container_logs (r->node->podman, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, on_log,
+  if (cpb_podman_container_logs (p, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, on_log,
                                  &logs, &err)
       < 0)
     cpb_error_free (cpb_error_take (&err));
-  o->report = read_report (r, id);
+  o->report = read_report (p, id);
   report_to_manifest (o->report, &m);
   if (o->store_state == CPB_TASK_FAILED && o->message == NULL)
     o->message = failure_message (&m, o->report, t->settings->memory, t->settings->timeout);
-  if (write_archive (r, t, id, &m, &logs, o->report, &o->archive_path, &err) < 0)
+  if (write_archive (r, p, t, id, &m, &logs, o->report, &o->archive_path, &err) < 0)
     {
       char *msg = cpb_xasprintf ("%s%sarchive not written: %s", o->message ? o->message : "",
                                  o->message ? "; " : "", err->msg);
@@ -1402,27 +1420,276 @@ record_outcome (struct run *r, size_t i, struct outcome *o, enum cpb_sched_outco
     }
 }
 
-/* Container of task I exited with EXIT_CODE: collect, remove, record. */
+/* ------------------------------------------------------------------ the workers */
+
+enum job_kind
+{
+  JOB_LAUNCH = 1,
+  JOB_COLLECT = 2,
+};
+
+/* Work handed to a worker: everything it needs is in the job (made in the loop's thread,
+   which alone touches the database and the scheduler); the result comes back in it. */
+struct job
+{
+  enum job_kind kind;
+  size_t task;
+  struct cpb_task *t;
+  int attempt;
+  struct upstream *up;
+  size_t n_up;
+  char *container_id;  /* launch: the result; collect: the container */
+  struct outcome o;    /* collect: the result */
+  cpb_error *err;      /* launch: why it failed */
+  struct job *next;
+};
+
 static void
-task_exited (struct run *r, size_t i, int exit_code)
+job_free (struct job *j)
+{
+  cpb_task_free (j->t);
+  upstream_free (j->up, j->n_up);
+  free (j->container_id);
+  outcome_clear (&j->o);
+  cpb_error_free (j->err);
+  free (j);
+}
+
+static void wake_loop (int fd);
+
+static void
+do_launch (struct run *r, cpb_podman *p, struct job *j)
+{
+  const struct rtask *rt = &r->tasks[j->task];
+
+  if (create_container (r, p, rt, j->t, j->attempt, &j->container_id, &j->err) < 0)
+    {
+      cpb_error_prefix (&j->err, "task '%s': creating container", j->t->name);
+      return;
+    }
+  if (upload_and_start (r, p, j->container_id, j->t, j->up, j->n_up, &j->err) < 0)
+    {
+      remove_container (p, j->container_id);
+      free (TAKE_PTR (j->container_id));
+      cpb_error_prefix (&j->err, "task '%s'", j->t->name);
+    }
+}
+
+static void
+do_collect (struct run *r, cpb_podman *p, struct job *j)
+{
+  collect_container (r, p, j->t, j->container_id, &j->o);
+  remove_container (p, j->container_id);
+}
+
+struct worker_arg
+{
+  struct run *r;
+  size_t n;
+};
+
+static void *
+worker_main (void *arg)
+{
+  struct run *r = ((struct worker_arg *) arg)->r;
+  cpb_podman *p = r->worker_conns[((struct worker_arg *) arg)->n];
+
+  free (arg);
+  for (;;)
+    {
+      struct job *j;
+
+      pthread_mutex_lock (&r->lock);
+      while (r->todo == NULL && !r->workers_quit)
+        pthread_cond_wait (&r->todo_cond, &r->lock);
+      j = r->todo;
+      if (j == NULL)
+        {
+          pthread_mutex_unlock (&r->lock);
+          return NULL;
+        }
+      r->todo = j->next;
+      if (r->todo == NULL)
+        r->todo_tail = NULL;
+      pthread_mutex_unlock (&r->lock);
+      if (j->kind == JOB_LAUNCH)
+        do_launch (r, p, j);
+      else
+        do_collect (r, p, j);
+      pthread_mutex_lock (&r->lock);
+      j->next = r->done;
+      r->done = j;
+      pthread_mutex_unlock (&r->lock);
+      wake_loop (r->wake[1]);
+    }
+}
+
+/* As many workers as tasks may run at once (the service serialises much of the work
+   anyway, so a few connections are enough to keep it busy). */
+static int
+start_workers (struct run *r, cpb_error **err)
+{
+  size_t n = r->o->max_jobs > 0 ? (size_t) r->o->max_jobs : (size_t) r->node->cpus;
+
+  n = n < 1 ? 1 : n > 8 ? 8 : n;
+  r->workers = cpb_xcalloc (n, sizeof *r->workers);
+  r->worker_conns = cpb_xcalloc (n, sizeof *r->worker_conns);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct worker_arg *a = cpb_xzalloc (sizeof *a);
+      int e;
+
+      if (cpb_podman_clone (r->node->podman, &r->worker_conns[i], err) < 0)
+        {
+          free (a);
+          return cpb_error_prefix (err, "worker connection");
+        }
+      *a = (struct worker_arg){ r, i };
+      e = pthread_create (&r->workers[i], NULL, worker_main, a);
+      if (e != 0)
+        {
+          free (a);
+          cpb_podman_free (TAKE_PTR (r->worker_conns[i]));
+          return cpb_error_errno (err, e, "cannot start a worker thread");
+        }
+      r->n_workers++;
+    }
+  return 0;
+}
+
+/* Let the workers finish the job in hand, then free them and whatever was left undone. */
+static void
+stop_workers (struct run *r)
+{
+  pthread_mutex_lock (&r->lock);
+  r->workers_quit = true;
+  pthread_cond_broadcast (&r->todo_cond);
+  pthread_mutex_unlock (&r->lock);
+  for (size_t i = 0; i < r->n_workers; i++)
+    pthread_join (r->workers[i], NULL);
+  for (size_t i = 0; r->worker_conns && r->worker_conns[i] && i < r->n_workers; i++)
+    cpb_podman_free (r->worker_conns[i]);
+  free (r->workers);
+  free (r->worker_conns);
+  r->workers = NULL;
+  r->worker_conns = NULL;
+  r->n_workers = 0;
+  for (struct job *j = r->todo, *next; j; j = next)
+    {
+      next = j->next;
+      job_free (j);
+    }
+  for (struct job *j = r->done, *next; j; j = next)
+    {
+      next = j->next;
+      job_free (j);
+    }
+  r->todo = r->todo_tail = r->done = NULL;
+}
+
+static void
+submit (struct run *r, struct job *j)
+{
+  r->tasks[j->task].busy = j->kind;
+  pthread_mutex_lock (&r->lock);
+  if (r->todo_tail)
+    r->todo_tail->next = j;
+  else
+    r->todo = j;
+  r->todo_tail = j;
+  pthread_cond_signal (&r->todo_cond);
+  pthread_mutex_unlock (&r->lock);
+}
+
+/* Container of task I exited with EXIT_CODE: a worker collects it and removes it. */
+static void
+begin_collect (struct run *r, size_t i, int exit_code)
 {
   struct rtask *rt = &r->tasks[i];
-  _cleanup_task_ struct cpb_task *t = make_task (r, rt);
-  _cleanup_free_ char *id = TAKE_PTR (rt->container_id);
+  struct job *j = cpb_xzalloc (sizeof *j);
   bool cancelled = rt->cancel_requested;
-  struct outcome o = { .exit_code = exit_code, .attempt = cpb_scheduler_attempts (r->sched, i),
-                       .started = rt->started_wall, .image_id = rt->image->id };
 
-  o.store_state = cancelled ? CPB_TASK_CANCELLED : exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED;
+  j->kind = JOB_COLLECT;
+  j->task = i;
+  j->t = make_task (r, rt);
+  j->container_id = cpb_xstrdup (rt->container_id);
+  j->o = (struct outcome){ .exit_code = exit_code, .attempt = cpb_scheduler_attempts (r->sched, i),
+                           .started = rt->started_wall, .image_id = rt->image->id };
+  j->o.store_state = cancelled ? CPB_TASK_CANCELLED : exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED;
   if (cancelled)
-    o.message = cpb_xstrdup (interrupted ? "interrupted" : "cancelled");
-  collect_container (r, t, id, &o);
-  remove_container (r, id);
-  record_outcome (r, i, &o,
-                  cancelled                          ? CPB_SCHED_CANCELLED
-                  : o.store_state == CPB_TASK_DONE ? CPB_SCHED_OK
-                                                     : CPB_SCHED_FAILED);
+    j->o.message = cpb_xstrdup (interrupted ? "interrupted" : "cancelled");
+  submit (r, j);
+}
+
+static void
+finish_collect (struct run *r, struct job *j)
+{
+  struct rtask *rt = &r->tasks[j->task];
+  enum cpb_sched_outcome so = rt->cancel_requested                ? CPB_SCHED_CANCELLED
+                              : j->o.store_state == CPB_TASK_DONE ? CPB_SCHED_OK
+                                                                  : CPB_SCHED_FAILED;
+
+  free (TAKE_PTR (rt->container_id));
+  record_outcome (r, j->task, &j->o, so);
+}
+
+/* The launch of task J->task came back: running, or failed (the container gone again). */
+static int
+finish_launch (struct run *r, struct job *j, cpb_error **err)
+{
+  struct rtask *rt = &r->tasks[j->task];
+  struct outcome o = { .exit_code = -1 };
+  _cleanup_error_ cpb_error *serr = NULL;
+
+  if (j->err == NULL && cpb_state_task_set_container (r->st, rt->db_id, j->container_id, &serr) == 0)
+    {
+      rt->container_id = TAKE_PTR (j->container_id);
+      rt->started = now_monotonic ();
+      rt->started_wall = time (NULL);
+      rt->stop_phase = 0;
+      if (rt->cancel_requested)
+        request_stop (r, rt, false);
+      return 0;
+    }
+  if (j->container_id)
+    remove_container (r->node->podman, j->container_id);
+  o.message = cpb_xstrdup (j->err ? j->err->msg : serr->msg);
+  if (j->err && j->err->kind == CPB_ERR_CONNECT)
+    {
+      record_outcome (r, j->task, &o, CPB_SCHED_CANCELLED);
+      outcome_clear (&o);
+      *err = TAKE_PTR (j->err);
+      return -1;
+    }
+  record_outcome (r, j->task, &o, rt->cancel_requested ? CPB_SCHED_CANCELLED : CPB_SCHED_FAILED);
   outcome_clear (&o);
+  return 0;
+}
+
+/* Everything the workers finished since the last round. */
+static int
+process_done (struct run *r, cpb_error **err)
+{
+  struct job *done;
+  int rc = 0;
+
+  pthread_mutex_lock (&r->lock);
+  done = r->done;
+  r->done = NULL;
+  pthread_mutex_unlock (&r->lock);
+  while (done)
+    {
+      struct job *j = done;
+
+      done = j->next;
+      r->tasks[j->task].busy = 0;
+      if (j->kind == JOB_COLLECT)
+        finish_collect (r, j);
+      else if (rc == 0 && finish_launch (r, j, err) < 0)
+        rc = -1;
+      job_free (j);
+    }
+  return rc;
 }
 
 /* ------------------------------------------------------------------ the events thread */
@@ -1504,37 +1771,71 @@ stop_events (struct run *r)
   cpb_podman_free (TAKE_PTR (r->events_conn));
 }
 
+/* The task whose running container is ID (not already being collected). */
 static ssize_t
 find_running (struct run *r, const char *id)
 {
   for (size_t i = 0; i < r->n_tasks; i++)
-    if (r->tasks[i].container_id && strcmp (r->tasks[i].container_id, id) == 0)
+    if (r->tasks[i].container_id && r->tasks[i].busy == 0 && strcmp (r->tasks[i].container_id, id) == 0)
       return (ssize_t) i;
   return -1;
+}
+
+static bool
+any_launching (struct run *r)
+{
+  for (size_t i = 0; i < r->n_tasks; i++)
+    if (r->tasks[i].busy == JOB_LAUNCH)
+      return true;
+  return false;
+}
+
+/* An exit can be reported before the loop hears that the launch succeeded: such events wait
+   in PENDING until no launch is outstanding. */
+static void
+handle_died (struct run *r, struct died *d, bool *keep)
+{
+  ssize_t i = find_running (r, d->id);
+
+  *keep = false;
+  if (i >= 0)
+    begin_collect (r, (size_t) i, d->exit_code);
+  else if (any_launching (r))
+    *keep = true;
 }
 
 static void
 process_died (struct run *r)
 {
-  for (;;)
-    {
-      struct died d = { NULL, 0 };
-      ssize_t i;
+  struct died *v;
+  size_t n, kept = 0;
 
-      pthread_mutex_lock (&r->lock);
-      if (r->n_died > 0)
-        {
-          d = r->died[0];
-          memmove (r->died, r->died + 1, (--r->n_died) * sizeof *r->died);
-        }
-      pthread_mutex_unlock (&r->lock);
-      if (d.id == NULL)
-        return;
-      i = find_running (r, d.id);
-      if (i >= 0)
-        task_exited (r, (size_t) i, d.exit_code);
-      free (d.id);
+  pthread_mutex_lock (&r->lock);
+  v = r->died;
+  n = r->n_died;
+  r->died = NULL;
+  r->n_died = 0;
+  pthread_mutex_unlock (&r->lock);
+  v = cpb_xrealloc (v, (n + r->n_pending + 1) * sizeof *v);
+  memcpy (v + n, r->pending, r->n_pending * sizeof *v);
+  n += r->n_pending;
+  free (r->pending);
+  r->pending = NULL;
+  r->n_pending = 0;
+  for (size_t k = 0; k < n; k++)
+    {
+      bool keep;
+
+      handle_died (r, &v[k], &keep);
+      if (keep)
+        v[kept++] = v[k];
+      else
+        free (v[k].id);
     }
+  r->pending = kept ? v : NULL;
+  r->n_pending = kept;
+  if (!kept)
+    free (v);
 }
 
 /* The backstop for a lost event: the run's containers that have exited. */
@@ -1553,7 +1854,7 @@ backstop (struct run *r)
       ssize_t i = find_running (r, c->id);
 
       if (i >= 0 && c->status && (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
-        task_exited (r, (size_t) i, c->exit_code);
+        begin_collect (r, (size_t) i, c->exit_code);
     }
 }
 
@@ -1679,7 +1980,8 @@ cancel_blocked (struct run *r)
     }
 }
 
-/* Launch what the scheduler lets start now.  A Podman service gone is fatal. */
+/* Hand what the scheduler lets start now to the workers, each marked RUNNING first (unless
+   another cpb held or cancelled it meanwhile). */
 static int
 start_ready (struct run *r, double now, double *ret_wake, cpb_error **err)
 {
@@ -1687,26 +1989,26 @@ start_ready (struct run *r, double now, double *ret_wake, cpb_error **err)
 
   while (!r->stopping && cpb_scheduler_next (r->sched, now, &i, ret_wake) == 1)
     {
-      _cleanup_error_ cpb_error *lerr = NULL;
-      int rc = launch (r, i, &lerr);
+      struct rtask *rt = &r->tasks[i];
+      int attempt = cpb_scheduler_attempts (r->sched, i);
+      struct job *j;
+      int rc = cpb_state_task_start (r->st, rt->db_id, r->run_id, attempt, r->node->name, NULL, err);
 
+      if (rc < 0)
+        return -1;
       if (rc == 0)
-        adopt_db_state (r, i);
-      else if (rc < 0)
         {
-          struct outcome o = { .exit_code = -1, .message = cpb_xstrdup (lerr->msg) };
-
-          if (lerr->kind == CPB_ERR_CONNECT)
-            {
-              record_outcome (r, i, &o, CPB_SCHED_CANCELLED);
-              outcome_clear (&o);
-              *err = TAKE_PTR (lerr);
-              return -1;
-            }
-          record_outcome (r, i, &o, CPB_SCHED_FAILED);
-          outcome_clear (&o);
+          adopt_db_state (r, i);
+          continue;
         }
-      now = now_monotonic ();
+      j = cpb_xzalloc (sizeof *j);
+      j->kind = JOB_LAUNCH;
+      j->task = i;
+      j->attempt = attempt;
+      j->t = make_task (r, rt);
+      j->up = upstream_of (r, j->t, &j->n_up);
+      rt->cancel_requested = false;
+      submit (r, j);
     }
   return 0;
 }
@@ -1748,7 +2050,7 @@ adopt_container (struct run *r, const struct cpb_podman_container *c)
                            .store_state = c->exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED };
       enum cpb_task_status next;
 
-      collect_container (r, t, c->id, &o);
+      collect_container (r, r->node->podman, t, c->id, &o);
       next = o.store_state == CPB_TASK_DONE ? CPB_STATUS_DONE : CPB_STATUS_FAILED;
       adopted = cpb_state_task_finish (r->st, st.id, next, o.exit_code, o.archive_path, o.report,
                                        o.message, NULL)
@@ -1786,7 +2088,7 @@ adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
         ret->adopted++;
       else
         ret->removed++;
-      remove_container (r, c->id);
+      remove_container (r->node->podman, c->id);
     }
   return 0;
 }
@@ -1802,7 +2104,7 @@ remove_run_containers (struct run *r)
   if (cpb_podman_container_list (r->node->podman, label, &l, &err) < 0)
     return;
   for (size_t k = 0; k < l->n; k++)
-    remove_container (r, l->containers[k].id);
+    remove_container (r->node->podman, l->containers[k].id);
 }
 
 /* ------------------------------------------------------------------ the loop */
@@ -1821,7 +2123,7 @@ n_running (struct run *r)
   size_t n = 0;
 
   for (size_t i = 0; i < r->n_tasks; i++)
-    n += r->tasks[i].container_id != NULL;
+    n += r->tasks[i].container_id != NULL || r->tasks[i].busy != 0;
   return n;
 }
 
@@ -1866,6 +2168,8 @@ loop (struct run *r, cpb_error **err)
         stop_began = now;
       if (cpb_state_changed (r->st))
         sync_from_db (r);
+      if (process_done (r, err) < 0)
+        return -1;
       process_died (r);
       cancel_blocked (r);
       if (start_ready (r, now, &wake_at, err) < 0)
@@ -1952,9 +2256,14 @@ run_body (struct run *r, struct cpb_run_result *ret, cpb_error **err)
   if (cpb_state_run_begin (r->st, r->ns, r->batch, NULL, &r->run_id, err) < 0)
     return -1;
   r->since = time (NULL) - 1;
-  if (start_events (r, err) < 0)
-    return -1;
+  if (start_events (r, err) < 0 || start_workers (r, err) < 0)
+    {
+      stop_workers (r);
+      stop_events (r);
+      return -1;
+    }
   rc = loop (r, err);
+  stop_workers (r);
   stop_events (r);
   if (rc < 0)
     begin_stopping (r, "failed");
@@ -1976,6 +2285,7 @@ cpb_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
     goto out;
   r.progress = progress;
   pthread_mutex_init (&r.lock, NULL);
+  pthread_cond_init (&r.todo_cond, NULL);
   if (setup_wake (&r, &old_int, &old_term, err) < 0)
     goto out_lock;
   rc = run_body (&r, ret, err);
@@ -1986,6 +2296,7 @@ cpb_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
   if (rc == 0)
     rc = run_verdict (&r, ret, err);
 out_lock:
+  pthread_cond_destroy (&r.todo_cond);
   pthread_mutex_destroy (&r.lock);
 out:
   run_free (&r);
