@@ -54,24 +54,17 @@ podman_cli() {
   as_user "$dir" podman --root "$dir/storage" --runroot "$dir/runroot" "$@"
 }
 
+# The base image, made by the busybox recipe cpb build uses for `from: recipe:busybox`
+# (images/busybox/), imported with the instructions of its `changes` file.
 make_busybox_image() {
-  local dir=$1
-  local rootfs="$dir/busybox-rootfs"
-  [ -x /bin/busybox ] || die "/bin/busybox missing: apt-get install busybox-static"
-  rm -rf "$rootfs"
-  mkdir -p "$rootfs"/{bin,tmp,etc,work,proc,sys,dev}
-  cp /bin/busybox "$rootfs/bin/busybox"
-  for applet in $(/bin/busybox --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-  done
-  echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
-  echo 'root:x:0:' > "$rootfs/etc/group"
-  chmod 1777 "$rootfs/tmp"
-  tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf "$dir/busybox.tar" .
+  local dir=$1 recipe="$here/../../images/busybox" changes=() line
+  "$recipe/recipe.sh" "$dir/busybox.tar"
   chmod a+r "$dir/busybox.tar"
-  podman_cli "$dir" import -q --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' \
-    "$dir/busybox.tar" localhost/cpb-busybox:latest >/dev/null
-  rm -rf "$rootfs" "$dir/busybox.tar"
+  while IFS= read -r line; do
+    case "$line" in ''|'#'*) ;; *) changes+=(--change "$line") ;; esac
+  done < "$recipe/changes"
+  podman_cli "$dir" import -q "${changes[@]}" "$dir/busybox.tar" localhost/cpb-busybox:latest >/dev/null
+  rm -f "$dir/busybox.tar"
 }
 
 start() {
@@ -111,6 +104,15 @@ start() {
   echo "unix://$dir/podman.sock"
 }
 
+# Kill the pause process of DIR's user namespace, after the storage is no longer needed.
+stop_pause() {
+  local dir=$1 pause
+  pause=$(cat "$dir/xdg/libpod/tmp/pause.pid" 2>/dev/null) || return 0
+  [ "$(cat "/proc/$pause/comm" 2>/dev/null)" = catatonit ] \
+    || [ "$(cat "/proc/$pause/comm" 2>/dev/null)" = podman ] || return 0
+  kill -KILL "$pause" 2>/dev/null || true
+}
+
 stop() {
   local dir=$1
   [ -d "$dir" ] || return 0
@@ -126,6 +128,9 @@ stop() {
   fi
   # Storage holds files owned by the user's subordinate ids: remove from its namespace.
   as_user "$dir" podman unshare rm -rf "$dir/storage" "$dir/runroot" 2>/dev/null || true
+  # Rootless podman keeps its user namespace alive with a pause process (catatonit -P) per
+  # XDG_RUNTIME_DIR; it outlives the service and would pile up, one per test file.
+  stop_pause "$dir"
   rm -rf "$dir"
 }
 
