@@ -1678,7 +1678,8 @@ list_namespace (const char *root, const char *ns, struct cpb_store_batch **v, si
   struct dirent *de;
 
   if (d == NULL)
-    return errno == ENOENT ? 0 : cpb_error_errno (err, errno, "cannot open '%s'", dir);
+    return errno == ENOENT || errno == ENOTDIR ? 0
+                                               : cpb_error_errno (err, errno, "cannot open '%s'", dir);
   while ((de = readdir (d)))
     {
       struct cpb_store_batch *b;
@@ -1713,7 +1714,7 @@ cpb_store_list_batches (const char *root, const char *ns, struct cpb_store_batch
   else if ((d = opendir (root)) == NULL && errno != ENOENT)
     return cpb_error_errno (err, errno, "cannot open '%s'", root);
   while (r == 0 && d && (de = readdir (d)))
-    if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+    if (de->d_name[0] != '.' && (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN))
       r = list_namespace (root, de->d_name, &v, &n, err);
   if (r < 0)
     {
