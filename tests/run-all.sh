@@ -135,6 +135,20 @@ run_setup() {
   fi
 }
 
+# Kill what the run's tests left running in a user namespace of theirs (embedded services,
+# rootless podman's pause processes): every process whose XDG_RUNTIME_DIR lies under DIR.
+reap_leftovers() {
+  local dir=$1 env pid
+  for env in /proc/[0-9]*/environ; do
+    pid=${env#/proc/}
+    pid=${pid%/environ}
+    tr '\0' '\n' 2>/dev/null <"$env" | grep -q "^XDG_RUNTIME_DIR=$dir/" || continue
+    echo "# killing leftover $(cat "/proc/$pid/comm" 2>/dev/null) ($pid)"
+    kill -KILL "$pid" 2>/dev/null
+  done
+  return 0
+}
+
 # Bats files run CPB_TEST_JOBS at a time, each with its own Podman service; their services
 # live under one directory of this run, so any a killed file left behind can be stopped.
 run_integration() {
@@ -160,6 +174,7 @@ run_integration() {
   for d in "$logdir"/cpb-svc.*; do
     [ -d "$d" ] && "$src/tests/lib/podman-service.sh" stop "$d" >/dev/null 2>&1
   done
+  reap_leftovers "$logdir"
   rm -rf "$logdir"
   echo "=== integration: done in $((SECONDS - start))s"
   summary+=("$(printf '%-18s all files in %ds' integration $((SECONDS - start)))")
