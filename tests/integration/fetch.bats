@@ -147,3 +147,29 @@ setup() {
   run_cpb fetch
   assert_failure 2
 }
+
+@test "a batch run by cpb run is fetched, filtered and verified" {
+  local spec=$CPB_TEST_SVC/runspec
+  mkdir -p "$spec"
+  cat > "$spec/jobs.yaml" <<'YAML'
+batch: viarun
+defaults:
+  image: localhost/cpb-busybox:latest
+outputs:
+  - "res/*.txt"
+tasks:
+  matrix:
+    a: [1, 2]
+  name: "r-{a}"
+  command: mkdir -p res; echo "value {a}" > res/v.txt; echo skip > other.txt
+YAML
+  run_cpb run "$spec/jobs.yaml"
+  assert_success
+  run_cpb fetch viarun -o "$OUT" --exclude '.cpb'
+  assert_success
+  [ "$(cat "$OUT/r-2/res/v.txt")" = "value 2" ]
+  [ "$(cd "$OUT/r-1" && find . -type f)" = "./res/v.txt" ]
+  run_cpb archive verify viarun
+  assert_success
+  assert_contains "$output" "r-1	ok"
+}
