@@ -31,7 +31,7 @@ target_user=
 # and its rootless helpers, busybox-static and mmdebstrap for the local base images (no
 # registry is needed).
 packages=(
-  podman runc uidmap slirp4netns fuse-overlayfs
+  podman runc uidmap slirp4netns fuse-overlayfs catatonit netavark
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libcurl4-openssl-dev libyajl-dev libyaml-dev libarchive-dev libseccomp-dev
   libsqlite3-dev libssl-dev libzstd-dev
@@ -77,8 +77,9 @@ install_packages() {
   command -v apt-get >/dev/null 2>&1 || die "no apt-get: install by hand: ${missing[*]}"
   say "packages: installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  # With recommends, as on the machines the Podman facts were verified on (podman recommends
+  # its pause process, network backend and dbus-user-session).
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 # The first id after every range already handed out in FILE (at least 100000).
