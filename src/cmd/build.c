@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,13 +95,14 @@ tty_erase (struct view *v)
 static void
 tty_draw (struct view *v)
 {
-  unsigned short cols = 100;
-  char *env = getenv ("COLUMNS");
+  struct winsize ws = { 0 };
+  int cols = 80;
 
-  if (env && atoi (env) > 20)
-    cols = (unsigned short) atoi (env);
+  /* Cut to the width: a wrapped line would break the cursor arithmetic of tty_erase. */
+  if (ioctl (2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+    cols = ws.ws_col;
   for (size_t i = 0; i < v->n_live; i++)
-    fprintf (stderr, "%.*s\n", (int) cols - 1, v->live[i].line);
+    fprintf (stderr, "%.*s\n", cols - 1, v->live[i].line);
   v->drawn = v->n_live;
   fflush (stderr);
 }

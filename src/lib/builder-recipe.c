@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,16 +80,31 @@ static int
 run_recipe (const char *name, const char *script, const char *out, const char *log, cpb_error **err)
 {
   posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
   char *argv[] = { (char *) "/bin/sh", (char *) script, (char *) out, NULL };
+  sigset_t all, none;
   pid_t pid;
   int r, status;
 
+  /* cpb ignores SIGPIPE, and an ignored signal stays ignored across exec: apt's download
+     methods inside mmdebstrap then fail ("apt download failed").  Give the recipe the
+     default dispositions and an empty mask, as a shell would. */
+  sigfillset (&all);
+  sigemptyset (&none);
+  posix_spawnattr_init (&attr);
+  posix_spawnattr_setsigdefault (&attr, &all);
+  posix_spawnattr_setsigmask (&attr, &none);
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen (&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_adddup2 (&fa, 1, 2);
-  r = posix_spawn (&pid, argv[0], &fa, NULL, argv, environ);
+  /* libcurl's sockets to Podman are not close-on-exec, and mmdebstrap's apt fails with
+     foreign descriptors where it expects its own ("apt download failed"). */
+  posix_spawn_file_actions_addclosefrom_np (&fa, 3);
+  r = posix_spawn (&pid, argv[0], &fa, &attr, argv, environ);
   posix_spawn_file_actions_destroy (&fa);
+  posix_spawnattr_destroy (&attr);
   if (r != 0)
     return cpb_error_errno (err, r, "recipe '%s': cannot run '%s'", name, script);
   while (waitpid (pid, &status, 0) < 0)
