@@ -186,7 +186,7 @@ build_and_test build "$build" --werror
 if [ "$do_asan" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:print_summary=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:print_summary=1 \
-    build_and_test asan "$asan" --werror -Db_sanitize=address,undefined -Dhelper_static=false
+    build_and_test asan "$asan" --werror -Db_sanitize=address,undefined
 fi
 if [ -x "$build/cpb" ]; then
   run_integration
