@@ -7,10 +7,12 @@ load helpers
 build_mkarchive() {
   local build=${CPB_BUILD_DIR:-$CPB_SRC/build}
   MKARCHIVE=$CPB_TEST_SVC/mkarchive
-  cc -std=gnu11 -D_GNU_SOURCE -I"$build" -I"$CPB_SRC/src/lib" $(pkg-config --cflags yajl) \
-    "$CPB_SRC/tests/integration/mkarchive.c" "$build/src/lib/libcpb.a" \
-    $(pkg-config --libs libcurl yajl yaml-0.1 libarchive libseccomp sqlite3 libcrypto) \
-    -lpthread -lm -o "$MKARCHIVE"
+  local args=(-std=gnu11 -D_GNU_SOURCE -I"$build" -I"$CPB_SRC/src/lib" $(pkg-config --cflags yajl)
+              "$CPB_SRC/tests/integration/mkarchive.c" "$build/src/lib/libcpb.a"
+              $(pkg-config --libs libcurl yajl yaml-0.1 libarchive libseccomp sqlite3 libcrypto)
+              -lpthread -lm -o "$MKARCHIVE")
+  # A sanitizer build's library needs the sanitizers' runtime too.
+  cc "${args[@]}" 2>/dev/null || cc -fsanitize=address,undefined "${args[@]}"
 }
 
 # mkarchive_task BATCH TASK FINISHED [STATE]: archive the container's /work as TASK.
@@ -22,19 +24,27 @@ mkarchive_task() {
 
 setup_file() {
   cpb_service_start
+  # bats skips teardown_file when setup_file fails: stop the service here then, or it keeps
+  # bats's output open for ever.
+  make_store || { teardown_file; return 1; }
+}
+
+make_store() {
   export NS=$(id -un) ARCHIVE=$XDG_DATA_HOME/cpb/archive
-  build_mkarchive
+  build_mkarchive || return 1
   export MKARCHIVE
   tpodman run --name cpbfetch localhost/cpb-busybox:latest sh -c '
     mkdir -p /work/out/sub /work/tmp /work/results
     echo 1,2 > /work/out/a.csv; echo 3 > /work/out/sub/c.csv; echo no > /work/out/b.txt
-    echo junk > /work/tmp/j; echo r > /work/results/r1; ln -s /etc/passwd /work/out/link.csv'
+    echo junk > /work/tmp/j; echo r > /work/results/r1; ln -s /etc/passwd /work/out/link.csv' \
+    >/dev/null || return 1
+  # (set -e is off in a function called before '||': every step checks for itself.)
   local now; now=$(date +%s)
-  mkarchive_task sweep t0 "$now"
-  mkarchive_task sweep t1 "$now"
-  mkarchive_task sweep t2 "$now" failed
-  mkarchive_task old1 t0 $((now - 40 * 86400))
-  mkarchive_task old2 t0 $((now - 20 * 86400))
+  mkarchive_task sweep t0 "$now" || return 1
+  mkarchive_task sweep t1 "$now" || return 1
+  mkarchive_task sweep t2 "$now" failed || return 1
+  mkarchive_task old1 t0 $((now - 40 * 86400)) || return 1
+  mkarchive_task old2 t0 $((now - 20 * 86400)) || return 1
 }
 
 teardown_file() {
