@@ -168,3 +168,26 @@ YAML
   [ "$(tr '\n' ' ' < out/run-2/result.csv)" = "6 12 18 " ]
   [ "$(tr '\n' ' ' < out/reduce/all.csv)" = "3 6 9 6 12 18 " ]
 }
+
+@test "specs/jobs.schema.json accepts the template and the example, and flags a typo" {
+  python3 -c 'import jsonschema, yaml' 2>/dev/null || skip "python3 jsonschema and yaml modules not installed"
+  "$CPB" template > full.yaml
+  "$CPB" template --minimal > minimal.yaml
+  printf 'batch: b\ntasks:\n  comand: x\n' > typo.yaml
+  cat > check.py <<'PY'
+import json, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+v = jsonschema.Draft202012Validator(schema)
+for f in sys.argv[2:]:
+    errors = list(v.iter_errors(yaml.safe_load(open(f))))
+    print(f, "valid" if not errors else "invalid")
+PY
+  run python3 check.py "$CPB_SRC/specs/jobs.schema.json" full.yaml minimal.yaml \
+    "$CPB_SRC/specs/examples/jobs.yaml" typo.yaml
+  assert_success
+  assert_contains "$output" "full.yaml valid"
+  assert_contains "$output" "minimal.yaml valid"
+  assert_contains "$output" "examples/jobs.yaml valid"
+  assert_contains "$output" "typo.yaml invalid"
+}
