@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/keyctl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,12 +44,15 @@
 #endif
 
 #define NO_PID 999999L
+#define NOT_HERE LONG_MIN
 
-/* Each entry calls the system call with arguments that do nothing harmful when it is
-   allowed (bad pointers, a pid that does not exist, an invalid command), so that an allowed
-   call answers something other than the filter's EPERM. */
+/* Each entry calls the system call with arguments that do nothing even when it is allowed
+   and the caller is root on a host (bad pointers, paths that do not exist, a pid that does
+   not exist, invalid commands or flags), so that an allowed call answers something other
+   than the filter's EPERM and running the program by mistake changes nothing.  First: calls about
+   processes, keys, the kernel and namespaces; NOT_HERE for a name this half does not know. */
 static long
-try_syscall (const char *name)
+try_process_call (const char *name)
 {
   char buf[16];
   struct iovec iov = { buf, sizeof buf };
@@ -91,8 +95,15 @@ try_syscall (const char *name)
         waitpid ((pid_t)r, NULL, 0);
       return r > 0 ? 0 : r;
     }
+  return NOT_HERE;
+}
+
+/* Second: calls about mounts, the machine, sockets and files. */
+static long
+try_system_call (const char *name)
+{
   if (!strcmp (name, "mount"))
-    return syscall (SYS_mount, "none", "/tmp", "tmpfs", 0, NULL);
+    return syscall (SYS_mount, "none", "/nonexistent/cpb-testprog", "tmpfs", 0, NULL);
   if (!strcmp (name, "umount2"))
     return syscall (SYS_umount2, "/nonexistent", 0);
   if (!strcmp (name, "pivot_root"))
@@ -110,7 +121,7 @@ try_syscall (const char *name)
   if (!strcmp (name, "open_by_handle_at"))
     return syscall (SYS_open_by_handle_at, -1, NULL, 0);
   if (!strcmp (name, "kexec_load"))
-    return syscall (SYS_kexec_load, 0, 0, NULL, 0);
+    return syscall (SYS_kexec_load, 0, 0, NULL, 0xdead0000UL) /* bad flags: EINVAL */;
   if (!strcmp (name, "init_module"))
     return syscall (SYS_init_module, NULL, 0, "");
   if (!strcmp (name, "finit_module"))
@@ -126,20 +137,38 @@ try_syscall (const char *name)
   if (!strcmp (name, "personality"))
     return syscall (SYS_personality, PER_LINUX | ADDR_NO_RANDOMIZE);
   if (!strcmp (name, "acct"))
-    return syscall (SYS_acct, NULL);
+    return syscall (SYS_acct, "/nonexistent/cpb-testprog");
   if (!strcmp (name, "syslog"))
     return syscall (SYS_syslog, 10, NULL, 0); /* SYSLOG_ACTION_SIZE_BUFFER */
   if (!strcmp (name, "iopl"))
-    return syscall (SYS_iopl, 3);
+    return syscall (SYS_iopl, 4) /* out of range: EINVAL */;
   if (!strcmp (name, "socket-inet"))
     return syscall (SYS_socket, AF_INET, SOCK_STREAM, 0);
   if (!strcmp (name, "socket-unix"))
     return syscall (SYS_socket, AF_UNIX, SOCK_STREAM, 0);
   if (!strcmp (name, "mkdir"))
-    return syscall (SYS_mkdir, "/tmp/testprog-mkdir", 0700);
-  errno = EINVAL;
-  fprintf (stderr, "testprog: unknown system call to try '%s'\n", name);
-  exit (2);
+    {
+      long r = syscall (SYS_mkdir, "/tmp/cpb-testprog-mkdir", 0700);
+      if (r == 0)
+        rmdir ("/tmp/cpb-testprog-mkdir");
+      return r;
+    }
+  return NOT_HERE;
+}
+
+static long
+try_syscall (const char *name)
+{
+  long r = try_process_call (name);
+
+  if (r == NOT_HERE)
+    r = try_system_call (name);
+  if (r == NOT_HERE)
+    {
+      fprintf (stderr, "testprog: unknown system call to try '%s'\n", name);
+      exit (2);
+    }
+  return r;
 }
 
 static int
