@@ -466,11 +466,9 @@ CPB_VERB (build)
   summary (&v, &a, &result);
   if (r == 0)
     return CPB_EXIT_OK;
-  if (interrupted)
-    return cpb_cli_report ("build", cpb_error_take (&err));
   /* Failed images were reported as they failed; anything else (no such image, Podman
      gone) is reported here. */
   if (result.failed + result.skipped > 0)
-    return cpb_error_exit_code (err);
+    return interrupted ? CPB_EXIT_INTERRUPTED : cpb_error_exit_code (err);
   return cpb_cli_report ("build", TAKE_PTR (err));
 }

@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#define OCI_DESCRIPTION "org.opencontainers.image.description"
+
 struct render
 {
   const struct cpb_containerfile_input *in;
@@ -318,6 +320,30 @@ render_map (struct render *r, const cpb_strmap *m, enum cpb_cf_step_kind kind, c
   return 0;
 }
 
+/* The spec's description as the OCI annotation label, unless the user's labels set it:
+   `podman image inspect` and registries show it.  A Containerfile line cannot hold a
+   newline, and a folded description reads as well on one line. */
+static void
+render_description (struct render *r)
+{
+  const struct cpb_pod_image *img = r->in->image;
+  _cleanup_free_ char *one_line = NULL;
+
+  if (img->description == NULL)
+    return;
+  for (size_t i = 0; i < img->labels.n; i++)
+    if (strcmp (img->labels.items[i].key, OCI_DESCRIPTION) == 0)
+      return;
+  one_line = cpb_xstrdup (img->description);
+  for (char *p = one_line; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  add_step (r, CPB_CF_LABEL, img->pos, "description");
+  cpb_buf_puts (&r->text, "LABEL \"" OCI_DESCRIPTION "\"=");
+  quoted_word (&r->text, one_line, true);
+  cpb_buf_putc (&r->text, '\n');
+}
+
 static int
 render_head (struct render *r, cpb_error **err)
 {
@@ -371,7 +397,10 @@ render_tail (struct render *r, cpb_error **err)
     }
   render_command (r, &img->entrypoint, CPB_CF_ENTRYPOINT);
   render_command (r, &img->cmd, CPB_CF_CMD);
-  return render_map (r, &img->labels, CPB_CF_LABEL, err);
+  if (render_map (r, &img->labels, CPB_CF_LABEL, err) < 0)
+    return -1;
+  render_description (r);
+  return 0;
 }
 
 static int

@@ -52,6 +52,7 @@ solver (void)
     .cmd = { .set = true, .exec_form = false, .argv = cmd_argv, .argc = 1, .pos = { 28, 10 } },
     .labels = { label_items, 1 },
     .helper = true,
+    .description = "Solves \"it\" in $WORK\nfast",
     .pos = { 3, 5 },
   };
   return img;
@@ -88,9 +89,10 @@ test_full (void)
           "USER 1000:1000\n"
           "ENTRYPOINT [\"/usr/local/bin/solve now\", \"--in\", \"a \\\"b\\\"\"]\n"
           "CMD [\"/bin/sh\", \"-c\", \"echo $HOME && exec solve\"]\n"
-          "LABEL \"org.lab.owner\"=\"ann \\$HOME\"\n",
+          "LABEL \"org.lab.owner\"=\"ann \\$HOME\"\n"
+          "LABEL \"org.opencontainers.image.description\"=\"Solves \\\"it\\\" in \\$WORK fast\"\n",
           "the Containerfile: cache-friendly order, quoting, exec forms");
-  is_int (cf->n_steps, 16, "one step per instruction, comments excluded");
+  is_int (cf->n_steps, 17, "one step per instruction, comments excluded");
 
   s = cpb_containerfile_step (cf, 9);
   ok (s && s->kind == CPB_CF_RUN && s->run_index == 1 && s->pos.line == 20 && s->pos.col == 9,
@@ -101,7 +103,7 @@ test_full (void)
   s = cpb_containerfile_step (cf, 4);
   ok (s && s->kind == CPB_CF_PACKAGES && s->pos.line == 10, "STEP 4 is the package install");
   is_str (s ? s->what : NULL, "apt install make gcc-12 'libfoo>=1'", "described by manager and names");
-  ok (cpb_containerfile_step (cf, 17) == NULL, "a step Podman adds (labels=) maps to nothing");
+  ok (cpb_containerfile_step (cf, 18) == NULL, "a step Podman adds (labels=) maps to nothing");
   ok (cpb_containerfile_step (cf, 0) == NULL, "step 0 does not exist");
 
   is_int (cf->n_ctx, 5, "the context: Containerfile, three files, the helper");
