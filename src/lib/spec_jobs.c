@@ -960,6 +960,8 @@ parse_list_entry (struct loader *l, const cpb_yaml_node *n, const struct cpb_job
   parse_params (l, cpb_yaml_lookup (n, "params"), ctx, e);
   e->inputs = parse_inputs (l, n, ctx, &e->n_inputs);
   parse_settings (l, n, ctx, &e->settings);
+  if (e->command.s == NULL && e->argv == NULL && g->command.s == NULL && g->argv == NULL)
+    cpb_yaml_diag (l->d, n, ctx, "no 'command': give it one, or give the group one");
 }
 
 static void
@@ -982,15 +984,12 @@ parse_list (struct loader *l, const cpb_yaml_node *n, struct cpb_jobs_group *g, 
   }
 }
 
+/* Only the matrix and a single-task group need the group's command: list entries without
+   one of their own are checked one by one. */
 static bool
 group_needs_command (const struct cpb_jobs_group *g)
 {
-  if (g->n_list == 0 || g->has_matrix)
-    return true;
-  for (size_t i = 0; i < g->n_list; i++)
-    if (g->list[i].command.s == NULL && g->list[i].argv == NULL)
-      return true;
-  return false;
+  return g->has_matrix || g->n_list == 0;
 }
 
 /* A group written as a mapping; a list is short for {list: [...]}. */

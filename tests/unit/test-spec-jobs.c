@@ -135,6 +135,9 @@ static const struct
       "bad-counted.yaml:6:26: group 'tasks': counted resource 'comsol' has no total" } },
   { "bad-yaml.yaml", { "bad-yaml.yaml:2:1: duplicate key 'batch'" } },
   { "bad-seccomp.yaml", { "bad-seccomp.yaml:5:5: group 'tasks': seccomp: 'deny' needs a filter" } },
+  { "bad-command.yaml",
+    { "bad-command.yaml:4:5: group 'tasks': list item 1: no 'command': give it one, or give "
+      "the group one" } },
   { "bad-init.yaml", { "bad-init.yaml:3:3: initialize: 'outputs' is missing" } },
 };
 
