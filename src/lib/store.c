@@ -2204,12 +2204,29 @@ prune_batch (const char *root, const struct cpb_store_batch *b, cpb_error **err)
   return 0;
 }
 
+/* Remove what crashed writers and interrupted prunes left in DIR: hidden `.NAME.tmp-PID`
+   files and `.NAME.prune-PID` directories untouched for a day.  The age, not the PID, says
+   they are dead: a store shared between hosts sees other hosts' PIDs. */
+static void
+sweep_leftovers (const char *dir, time_t now)
+{
+  _cleanup_closedir_ DIR *d = opendir (dir);
+  struct dirent *de;
+  struct stat st;
+
+  while (d && (de = readdir (d)))
+    if (de->d_name[0] == '.' && (strstr (de->d_name, ".tmp-") || strstr (de->d_name, ".prune-"))
+        && fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        && st.st_mtime < now - 86400)
+      remove_tree_at (dirfd (d), de->d_name);
+}
+
 int
 cpb_store_prune (const char *root, const struct cpb_prune_rule *rule, time_t now,
                  struct cpb_store_batch **ret, size_t *ret_n, cpb_error **err)
 {
   struct cpb_store_batch *all = NULL, *out = NULL;
-  _cleanup_free_ char *prev_ns = NULL;
+  _cleanup_free_ char *prev_ns = NULL, *dir = NULL;
   size_t n = 0, n_out = 0, rank = 0;
   int r = 0;
 
@@ -2225,12 +2242,19 @@ cpb_store_prune (const char *root, const struct cpb_prune_rule *rule, time_t now
           free (prev_ns);
           prev_ns = cpb_xstrdup (all[i].namespace);
           rank = 0;
+          if (!rule->dry_run)
+            sweep_leftovers (dir = cpb_xasprintf ("%s/%s", root, prev_ns), now);
         }
-      if (prune_selects (rule, &all[i], rank, now) && (rule->dry_run || (r = prune_batch (root, &all[i], err)) == 0))
+      if (prune_selects (rule, &all[i], rank, now))
         {
+          if (!rule->dry_run && (r = prune_batch (root, &all[i], err)) < 0)
+            break;
           out[n_out++] = all[i];
           memset (&all[i], 0, sizeof all[i]);
         }
+      else if (!rule->dry_run)
+        sweep_leftovers (dir = cpb_xasprintf ("%s/%s/%s", root, prev_ns, all[i].batch), now);
+      free (TAKE_PTR (dir));
       rank += candidate;
     }
   cpb_store_batches_free (all, n);

@@ -469,6 +469,12 @@ test_list_and_prune (const char *root)
 
   ok (cpb_parse_duration ("30d", &d, &err) == 0 && d == 30 * 86400, "30d");
   ok (cpb_parse_duration ("3x", &d, &err) < 0, "an unknown unit fails");
+  {
+    _cleanup_free_ char *tmp = cpb_xasprintf ("%s/alice/newer/.t1.tar.zst.tmp-4242", root);
+    _cleanup_free_ char *half = cpb_xasprintf ("%s/alice/.gone.prune-4242", root);
+    write_file (tmp, "half", 4);
+    cpb_mkdir_p (half, 0755, &err);
+  }
   rule.keep_last = -1;
   rule.dry_run = false;
   rule.older_than = 1900000000 - 1700000200;
@@ -480,7 +486,8 @@ test_list_and_prune (const char *root)
   {
     _cleanup_free_ char *ns = cpb_xasprintf ("%s/alice", root);
     _cleanup_free_ char *names = dir_names (ns);
-    is_str (names, "newer", "no hidden leftovers");
+    is_str (names, "newer", "no hidden leftovers, an interrupted prune's included");
+    ok (!exists (root, "alice/newer/.t1.tar.zst.tmp-4242"), "a crashed writer's temporary is swept");
   }
 }
 
