@@ -15,8 +15,8 @@
 #include <string.h>
 
 static const char usage[]
-    = "Usage: cpb fetch BATCH -o DIR [--task GLOB] [--include PATTERN] [--exclude PATTERN]\n"
-      "                 [--namespace NS] [--archive DIR] [--force] [--json]\n"
+    = "Usage: cpb fetch BATCH -o DIR [--task GLOB] [--state STATE] [--include PATTERN]\n"
+      "                 [--exclude PATTERN] [--namespace NS] [--archive DIR] [--force] [--json]\n"
       "\n"
       "Extract the archived outputs (and logs, under .cpb/) of the tasks of BATCH into\n"
       "DIR/TASK/.  Members with absolute paths, '..', links leading out of DIR or device nodes\n"
@@ -24,6 +24,7 @@ static const char usage[]
       "\n"
       "  -o, --output DIR     where to put the tasks' directories (created if needed)\n"
       "  -t, --task GLOB      only tasks whose name matches GLOB (repeatable)\n"
+      "  -s, --state STATE    only tasks that ended STATE: done, failed or cancelled\n"
       "  -i, --include PATTERN  only members matching PATTERN (repeatable; globs as in outputs)\n"
       "  -x, --exclude PATTERN  not members matching PATTERN (repeatable)\n"
       "  --namespace NS       the batch's namespace (default: your login name)\n"
@@ -45,6 +46,7 @@ struct fetch_args
   char **tasks;
   char **includes;
   char **excludes;
+  int state; /* an enum cpb_task_state, or -1 for any */
   bool force;
   bool json;
 };
@@ -62,6 +64,15 @@ strv_push (char ***v, const char *s)
 }
 
 static int
+parse_state (const char *name)
+{
+  for (int st = CPB_TASK_DONE; st <= CPB_TASK_CANCELLED; st++)
+    if (strcmp (name, cpb_task_state_name (st)) == 0)
+      return st;
+  return -1;
+}
+
+static int
 parse_args (int argc, char **argv, struct fetch_args *a)
 {
   enum
@@ -72,6 +83,7 @@ parse_args (int argc, char **argv, struct fetch_args *a)
   };
   static const struct option opts[]
       = { { "output", required_argument, NULL, 'o' },  { "task", required_argument, NULL, 't' },
+          { "state", required_argument, NULL, 's' },
           { "include", required_argument, NULL, 'i' }, { "exclude", required_argument, NULL, 'x' },
           { "namespace", required_argument, NULL, OPT_NAMESPACE },
           { "archive", required_argument, NULL, OPT_ARCHIVE },
@@ -82,7 +94,7 @@ parse_args (int argc, char **argv, struct fetch_args *a)
   /* 0, not 1: glibc then forgets main's '+' (stop at the first argument), so options may
      follow BATCH as users type them. */
   optind = 0;
-  while ((c = getopt_long (argc, argv, "o:t:i:x:fh", opts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "o:t:s:i:x:fh", opts, NULL)) != -1)
     switch (c)
       {
       case 'o':
@@ -90,6 +102,12 @@ parse_args (int argc, char **argv, struct fetch_args *a)
         break;
       case 't':
         strv_push (&a->tasks, optarg);
+        break;
+      case 's':
+        a->state = parse_state (optarg);
+        if (a->state < 0)
+          return cpb_cli_usage_error ("fetch", "unknown state '%s' (done, failed, cancelled)",
+                                      optarg);
         break;
       case 'i':
         strv_push (&a->includes, optarg);
@@ -124,12 +142,14 @@ parse_args (int argc, char **argv, struct fetch_args *a)
 }
 
 static bool
-task_selected (const struct fetch_args *a, const char *task)
+task_selected (const struct fetch_args *a, const struct cpb_task_manifest *m)
 {
+  if (a->state >= 0 && (int) m->state != a->state)
+    return false;
   if (a->tasks == NULL)
     return true;
   for (char **t = a->tasks; *t; t++)
-    if (fnmatch (*t, task, 0) == 0)
+    if (fnmatch (*t, m->task, 0) == 0)
       return true;
   return false;
 }
@@ -178,7 +198,7 @@ fetch_batch (const struct fetch_args *a, cpb_error **err)
   if (g)
     yajl_gen_array_open (g);
   for (size_t i = 0; i < n; i++)
-    if (task_selected (a, tasks[i]->task))
+    if (task_selected (a, tasks[i]))
       {
         matched++;
         failed += fetch_task (a, root, ns, tasks[i], g) < 0;
@@ -203,7 +223,7 @@ fetch_batch (const struct fetch_args *a, cpb_error **err)
 
 CPB_VERB (fetch)
 {
-  struct fetch_args a = { 0 };
+  struct fetch_args a = { .state = -1 };
   cpb_error *err = NULL;
   int r = parse_args (argc, argv, &a);
 

@@ -82,11 +82,16 @@ setup() {
   [ -z "$(ls -A "$OUT" | grep -v '^t[012]$')" ]
 }
 
-@test "cpb fetch --task picks tasks by glob" {
+@test "cpb fetch --task and --state pick tasks" {
   run_cpb fetch sweep --task 't[01]' -o "$OUT" --json
   assert_success
   [ -d "$OUT/t0" ] && [ -d "$OUT/t1" ] && [ ! -e "$OUT/t2" ]
   assert_contains "$output" '"task":"t1"'
+  run_cpb fetch sweep --state failed -o "$OUT/failed"
+  assert_success
+  [ "$(ls "$OUT/failed")" = "t2" ]
+  run_cpb fetch sweep --state finished -o "$OUT"
+  assert_failure 2
   run_cpb fetch sweep --task 'nothing*' -o "$OUT"
   assert_failure 1
   assert_contains "$stderr" "no task of batch 'sweep' matches"
