@@ -222,7 +222,8 @@ typedef struct cpb_jobs_spec
   void *priv; /* private: the YAML tree the strings point into */
 } cpb_jobs_spec;
 
-/* Load and validate PATH ("-" reads standard input).  Every problem is reported at once,
+/* Load and validate PATH ("-" reads standard input, named "<stdin>" in messages, with
+   inputs relative to the current directory).  Every problem is reported at once,
    one "FILE:LINE:COL: message" line each, as a CPB_ERR_INPUT error; CPB_ERR_SYSTEM when
    the file cannot be read.  The spec is also expanded once to check task names, so a spec
    that loads always expands. */
