@@ -220,3 +220,26 @@ EOF
   CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build "$SPECS/pods.yaml"
   assert_failure 3
 }
+
+# Slow (about two minutes) and needs Debian's mirror: run with CPB_TEST_DEBIAN=1.
+@test "from: recipe:debian builds a Debian base with mmdebstrap and installs apt packages" {
+  [ -n "${CPB_TEST_DEBIAN:-}" ] || skip "set CPB_TEST_DEBIAN=1 (needs the Debian mirror, ~2 min)"
+  cat > "$SPECS/debian.yaml" <<'YAML'
+images:
+  - name: deb-python
+    from: recipe:debian
+    capabilities: [python3]
+    packages:
+      manager: apt
+      install: [python3-minimal]
+    run:
+      - python3 -c 'print("built with", 6 * 7)'
+YAML
+  run_cpb build "$SPECS/debian.yaml"
+  assert_success
+  run tpodman run --rm localhost/deb-python:latest sh -c 'python3 -c "print(6 * 7)"; ls /var/lib/apt/lists | wc -l'
+  [ "$output" = "$(printf '42\n0')" ]
+  run_cpb build "$SPECS/debian.yaml"
+  assert_success
+  assert_contains "$stderr" "localhost/deb-python:latest: up to date"
+}
