@@ -1567,7 +1567,7 @@ stop_workers (struct run *r)
   pthread_mutex_unlock (&r->lock);
   for (size_t i = 0; i < r->n_workers; i++)
     pthread_join (r->workers[i], NULL);
-  for (size_t i = 0; r->worker_conns && r->worker_conns[i] && i < r->n_workers; i++)
+  for (size_t i = 0; i < r->n_workers; i++)
     cpb_podman_free (r->worker_conns[i]);
   free (r->workers);
   free (r->worker_conns);
@@ -1892,7 +1892,8 @@ begin_stopping (struct run *r, const char *why)
                             CPB_STATUS_CANCELLED, why, &changed, &err);
     }
   for (size_t i = 0; i < r->n_tasks; i++)
-    if (r->tasks[i].container_id && !r->tasks[i].cancel_requested)
+    if ((r->tasks[i].container_id || r->tasks[i].busy == JOB_LAUNCH)
+        && !r->tasks[i].cancel_requested)
       {
         r->tasks[i].cancel_requested = true;
         request_stop (r, &r->tasks[i], false);
