@@ -1,6 +1,7 @@
 /* store.c: the archive store (see store.h and docs/store.md).
  *
- * Untrusted tar streams are parsed only in a child process (spawn_child); what the child
+ * Untrusted tar streams are parsed only in a child started through cpb_sandbox_run
+ * (sandbox.h; the writer's goes through spawn_child, which does not wait); what the child
  * reports comes back as frames of a small fixed format (struct frame) that the parent checks
  * again before believing any of it: paths are re-cleaned, globs re-matched, contents
  * re-hashed.  The parent's own libarchive use is writing, never reading.
@@ -255,7 +256,7 @@ gen_params (yajl_gen g, const struct cpb_task_manifest *m)
 }
 
 char *
-cpb_task_manifest_to_json (const struct cpb_task_manifest *m, size_t *ret_len)
+cpb_task_manifest_to_json (const struct cpb_task_manifest *m, size_t *ret_len, cpb_error **err)
 {
   _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
   char *out;
@@ -284,11 +285,11 @@ cpb_task_manifest_to_json (const struct cpb_task_manifest *m, size_t *ret_len)
   gen_helper (g, m);
   gen_files (g, m);
   yajl_gen_map_close (g);
-  /* Our keys and nesting cannot be wrong; only invalid UTF-8 in a parameter could make the
-     generator refuse, and the run engine validated those when it read the workload. */
-  out = cpb_json_gen_finish (g, ret_len, NULL);
+  /* Our keys and nesting cannot be wrong; only invalid UTF-8 (in a parameter, a command, a
+     node name) makes the generator refuse. */
+  out = cpb_json_gen_finish (g, ret_len, err);
   if (out == NULL)
-    abort ();
+    cpb_error_prefix (err, "manifest of task '%s'", m->task ? m->task : "");
   return out;
 }
 
@@ -1441,7 +1442,9 @@ writer_write_files (cpb_store_writer *w, char **ret_path, cpb_error **err)
   _cleanup_close_ int dfd = -1;
   size_t len;
 
-  json = cpb_task_manifest_to_json (w->m, &len);
+  json = cpb_task_manifest_to_json (w->m, &len, err);
+  if (json == NULL)
+    return -1;
   tar_name = cpb_xasprintf ("%s.tar.zst", w->task);
   json_name = cpb_xasprintf ("%s.json", w->task);
   /* The tarball first: it is the truth, TASK.json only a copy for quick reads, and a crash

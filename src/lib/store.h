@@ -8,8 +8,9 @@
  * docs/store.md describes the layout, the manifest and the output globs.  Two rules shape this
  * module: a half-written archive never replaces a good one (every file is written under a
  * temporary name, fsync'd and renamed), and tar streams are untrusted input (they come out of
- * containers, or out of a store someone else could write), so they are parsed in a forked,
- * seccomp-restricted child and the parent only relays bytes and checks what comes back.
+ * containers, or out of a store someone else could write), so they are parsed in a child
+ * started through cpb_sandbox_run (sandbox.h) and the parent only relays bytes and checks
+ * what comes back.
  */
 #ifndef CPB_STORE_H
 #define CPB_STORE_H
@@ -83,8 +84,10 @@ CPB_DEFINE_CLEANUP_FUNC (struct cpb_task_manifest *, cpb_task_manifest_free)
 /* A deep copy, so the writer owns what it writes however the caller's copy changes. */
 struct cpb_task_manifest *cpb_task_manifest_dup (const struct cpb_task_manifest *m);
 
-/* The manifest as a JSON document (docs/store.md), NUL-terminated. */
-char *cpb_task_manifest_to_json (const struct cpb_task_manifest *m, size_t *ret_len);
+/* The manifest as a JSON document (docs/store.md), NUL-terminated; NULL (and *ERR) when a
+   string in it is not valid UTF-8. */
+char *cpb_task_manifest_to_json (const struct cpb_task_manifest *m, size_t *ret_len,
+                                 cpb_error **err);
 
 /* Parse a manifest document; NAME is used in messages.  Bounded and strict: it is read from
    files anyone with access to the store could have written. */

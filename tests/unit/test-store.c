@@ -332,7 +332,7 @@ test_verify_tampered (const char *root)
   m->files[0] = f;
   m->files[0].path = cpb_xstrdup ("x");
   m->n_files = 1;
-  json = cpb_task_manifest_to_json (m, NULL);
+  json = cpb_task_manifest_to_json (m, NULL, &err);
   {
     const struct member members[] = { { 'f', ".cpb/manifest.json", json }, { 'f', "x", "abc" } };
     tar = make_tar (members, 2, true, &len);
@@ -340,6 +340,17 @@ test_verify_tampered (const char *root)
   write_file (path, tar, len);
   ok (cpb_store_verify (path, &err) < 0, "a member whose digest differs fails verification");
   ok (err && strstr (err->msg, "member 'x' does not match the manifest"), "naming the member");
+  {
+    free (m->node);
+    m->node = cpb_xstrdup ("lab\xff");
+    _cleanup_free_ char *out = NULL;
+    _cleanup_task_manifest_ struct cpb_task_manifest *back = NULL;
+    size_t out_len = 0;
+    out = cpb_task_manifest_to_json (m, &out_len, &err);
+    ok (out && cpb_task_manifest_from_json ("t9", out, out_len, &back, &err) == 0,
+        "a manifest with invalid UTF-8 in a field is still a valid document");
+    is_str (back ? back->node : NULL, "lab?", "with the stray byte replaced");
+  }
 }
 
 /* Extract a crafted archive and expect a refusal naming WHAT, with nothing left in DEST. */
