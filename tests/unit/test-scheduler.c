@@ -1,8 +1,11 @@
 /* Unit tests for the scheduler: -j and capacity, priorities, group dependencies, counted
-   resources, retries with backoff, holds, and refusals at planning. */
+   resources, retries with backoff, holds, and refusals at planning; and the two pure helpers
+   of the run around it: the progress line and the node's /proc/meminfo parsing. */
 #include "config.h"
 #include "tap.h"
 #include "scheduler.h"
+#include "progress.h"
+#include "nodes.h"
 
 static size_t
 add (cpb_scheduler *s, const char *group, int priority)
@@ -143,6 +146,31 @@ test_retries_and_holds (void)
       "a released task starts");
 }
 
+static void
+test_progress_and_meminfo (void)
+{
+  size_t counts[CPB_STATUS_N] = { 0 };
+  char line[256];
+  uint64_t v = 0;
+  static const char meminfo[] = "MemTotal:        8048576 kB\nMemFree:  100 kB\n"
+                                "MemAvailable:    4024288 kB\n";
+
+  counts[CPB_STATUS_DONE] = 14;
+  counts[CPB_STATUS_RUNNING] = 2;
+  counts[CPB_STATUS_QUEUED] = 8;
+  counts[CPB_STATUS_FAILED] = 0;
+  /* 4 of the 14 were DONE before the run: 10 in 5 s is 2 tasks/s, 10 left: 5 s. */
+  cpb_progress_format (line, sizeof line, counts, 4, 5.0);
+  is_str (line, "14 done, 2 running, 8 queued, 0 failed | 2.00 tasks/s, ETA 5s",
+          "the status line counts, rates and estimates");
+  counts[CPB_STATUS_HELD] = 1;
+  cpb_progress_format (line, sizeof line, counts, 14, 0);
+  ok (strstr (line, ", 1 held") && strstr (line, "ETA ?"), "held shown, no rate yet: %s", line);
+  ok (cpb_meminfo_value (meminfo, "MemAvailable", &v) && v == 4024288ull * 1024,
+      "a /proc/meminfo figure in bytes");
+  ok (!cpb_meminfo_value (meminfo, "Mem", &v), "a key matches only whole");
+}
+
 int
 main (void)
 {
@@ -151,5 +179,6 @@ main (void)
   test_groups ();
   test_counted ();
   test_retries_and_holds ();
+  test_progress_and_meminfo ();
   return done_testing ();
 }
