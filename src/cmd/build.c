@@ -22,23 +22,23 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char usage[]
-    = "Usage: cpb build [OPTIONS] PODS.YAML [IMAGE...]\n"
-      "\n"
-      "Build the images described in PODS.YAML (all, or the IMAGEs named and the images\n"
-      "they are built from) through Podman.  An image whose spec, files and base image are\n"
-      "unchanged since it was built is not built again.\n"
-      "\n"
-      "  -f, --force        build even images that are up to date (and recipe bases)\n"
-      "  -n, --dry-run      print each Containerfile and whether it would build\n"
-      "  -j, --jobs N       build up to N independent images at once (default 2)\n"
-      "  -v, --verbose      show every line of build output, not only a failed step's\n"
-      "  --json             print one JSON object per event (start, step, output, done,\n"
-      "                     skipped, failed, plan, recipe) on stdout\n"
-      "  -h, --help         show this help\n"
-      "\n"
-      "Exit codes: 0 built or up to date, 1 a build failed, 2 bad spec or usage,\n"
-      "3 Podman unreachable, 130 interrupted.\n";
+static const char usage[] =
+    "Usage: cpb build [OPTIONS] PODS.YAML [IMAGE...]\n"
+    "\n"
+    "Build the images described in PODS.YAML (all, or the IMAGEs named and the images\n"
+    "they are built from) through Podman.  An image whose spec, files and base image are\n"
+    "unchanged since it was built is not built again.\n"
+    "\n"
+    "  -f, --force        build even images that are up to date (and recipe bases)\n"
+    "  -n, --dry-run      print each Containerfile and whether it would build\n"
+    "  -j, --jobs N       build up to N independent images at once (default 2)\n"
+    "  -v, --verbose      show every line of build output, not only a failed step's\n"
+    "  --json             print one JSON object per event (start, step, output, done,\n"
+    "                     skipped, failed, plan, recipe) on stdout\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit codes: 0 built or up to date, 1 a build failed, 2 bad spec or usage,\n"
+    "3 Podman unreachable, 130 interrupted.\n";
 
 enum mode
 {
@@ -80,7 +80,7 @@ elapsed (const struct view *v)
   struct timespec now;
 
   clock_gettime (CLOCK_MONOTONIC, &now);
-  return (double) (now.tv_sec - v->started.tv_sec) + (now.tv_nsec - v->started.tv_nsec) / 1e9;
+  return (double)(now.tv_sec - v->started.tv_sec) + (now.tv_nsec - v->started.tv_nsec) / 1e9;
 }
 
 /* --- terminal: a block of live lines under the lines that are final ------------------- */
@@ -141,7 +141,7 @@ tty_drop (struct view *v, const char *image)
     return;
   free (l->image);
   free (l->line);
-  memmove (l, l + 1, (size_t) (v->live + v->n_live - (l + 1)) * sizeof *l);
+  memmove (l, l + 1, (size_t)(v->live + v->n_live - (l + 1)) * sizeof *l);
   v->n_live--;
 }
 
@@ -153,11 +153,15 @@ static char *
 utf8_clean (const char *s)
 {
   char *copy = cpb_xstrdup (s ? s : "");
-  unsigned char *p = (unsigned char *) copy;
+  unsigned char *p = (unsigned char *)copy;
 
   while (*p)
     {
-      int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+      int n = *p < 0x80             ? 0
+              : (*p & 0xe0) == 0xc0 ? 1
+              : (*p & 0xf0) == 0xe0 ? 2
+              : (*p & 0xf8) == 0xf0 ? 3
+                                    : -1;
       int k;
 
       for (k = 1; n > 0 && k <= n; k++)
@@ -186,10 +190,11 @@ gen_clean (yajl_gen g, const char *key, const char *value)
 static void
 print_json (const struct cpb_build_event *ev)
 {
-  static const char *const names[] = { [CPB_BUILD_START] = "start",     [CPB_BUILD_STEP] = "step",
-                                       [CPB_BUILD_OUTPUT] = "output",   [CPB_BUILD_DONE] = "done",
-                                       [CPB_BUILD_SKIPPED] = "skipped", [CPB_BUILD_FAILED] = "failed",
-                                       [CPB_BUILD_PLAN] = "plan",       [CPB_BUILD_RECIPE] = "recipe" };
+  static const char *const names[] = {
+    [CPB_BUILD_START] = "start", [CPB_BUILD_STEP] = "step",       [CPB_BUILD_OUTPUT] = "output",
+    [CPB_BUILD_DONE] = "done",   [CPB_BUILD_SKIPPED] = "skipped", [CPB_BUILD_FAILED] = "failed",
+    [CPB_BUILD_PLAN] = "plan",   [CPB_BUILD_RECIPE] = "recipe"
+  };
   _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
   _cleanup_free_ char *doc = NULL;
 
@@ -288,7 +293,7 @@ on_event (void *userdata, const struct cpb_build_event *ev)
     print_failure (ev);
   else if (ev->kind == CPB_BUILD_STEP && v->mode == MODE_PLAIN)
     fprintf (stderr, "%s: STEP %u/%u: %.*s%s\n", ev->ref, ev->step, ev->n_steps,
-             (int) strcspn (ev->text, "\n"), ev->text, strchr (ev->text, '\n') ? " ..." : "");
+             (int)strcspn (ev->text, "\n"), ev->text, strchr (ev->text, '\n') ? " ..." : "");
   else if (ev->kind == CPB_BUILD_START && v->mode == MODE_PLAIN)
     fprintf (stderr, "%s: building\n", ev->ref);
   else if (ev->kind == CPB_BUILD_OUTPUT && v->verbose)
@@ -298,9 +303,11 @@ on_event (void *userdata, const struct cpb_build_event *ev)
       if (ev->kind == CPB_BUILD_START)
         tty_set (v, ev->image, cpb_xasprintf ("%s: starting", ev->ref));
       else if (ev->kind == CPB_BUILD_STEP)
-        tty_set (v, ev->image, cpb_xasprintf ("%s: step %u/%u: %.*s", ev->ref, ev->step, ev->n_steps,
-                                              (int) strcspn (ev->text, "\n"), ev->text));
-      else if (ev->kind == CPB_BUILD_DONE || ev->kind == CPB_BUILD_FAILED || ev->kind == CPB_BUILD_SKIPPED)
+        tty_set (v, ev->image,
+                 cpb_xasprintf ("%s: step %u/%u: %.*s", ev->ref, ev->step, ev->n_steps,
+                                (int)strcspn (ev->text, "\n"), ev->text));
+      else if (ev->kind == CPB_BUILD_DONE || ev->kind == CPB_BUILD_FAILED ||
+               ev->kind == CPB_BUILD_SKIPPED)
         tty_drop (v, ev->image);
       tty_draw (v);
     }
@@ -341,7 +348,8 @@ helper_path (bool in_tree)
 
   if (env && *env)
     return cpb_xstrdup (env);
-  return cpb_xstrdup (in_tree ? CPB_BUILD_ROOT "/src/helper/cpb-helper" : CPB_LIBEXECDIR "/cpb-helper");
+  return cpb_xstrdup (in_tree ? CPB_BUILD_ROOT "/src/helper/cpb-helper"
+                              : CPB_LIBEXECDIR "/cpb-helper");
 }
 
 static char *
@@ -394,7 +402,7 @@ parse_args (int argc, char **argv, struct args *a)
         n = strtol (optarg, &end, 10);
         if (*end || n < 1 || n > 16)
           return cpb_cli_usage_error ("build", "--jobs must be a number from 1 to 16");
-        a->o.jobs = (unsigned) n;
+        a->o.jobs = (unsigned)n;
         break;
       case 'v':
         a->verbose++;
@@ -447,7 +455,7 @@ CPB_VERB (build)
   v.dry_run = a.o.dry_run;
   if (cpb_pods_spec_load (argv[optind], &spec, &err) < 0)
     return cpb_cli_report ("build", TAKE_PTR (err));
-  a.o.images = optind + 1 < argc ? (const char *const *) argv + optind + 1 : NULL;
+  a.o.images = optind + 1 < argc ? (const char *const *)argv + optind + 1 : NULL;
   a.o.images_dir = images = images_dir (in_tree);
   a.o.helper_path = helper = helper_path (in_tree);
   a.o.cache_dir = cache = cache_dir ();

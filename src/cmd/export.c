@@ -17,17 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char usage[]
-    = "Usage: cpb export [OPTIONS] IMAGE -o FILE\n"
-      "\n"
-      "Save IMAGE (a name cpb build gave, e.g. solver or localhost/solver:latest) as one\n"
-      "archive file, for Apptainer (apptainer build x.sif oci-archive:FILE) or other hosts.\n"
-      "\n"
-      "  -o, --output FILE   the archive to write ('-' for stdout)\n"
-      "  --format FORMAT     oci-archive (default) or docker-archive\n"
-      "  -h, --help          show this help\n"
-      "\n"
-      "Exit codes: 0 saved, 1 failure, 2 bad usage or unknown image, 3 Podman unreachable.\n";
+static const char usage[] =
+    "Usage: cpb export [OPTIONS] IMAGE -o FILE\n"
+    "\n"
+    "Save IMAGE (a name cpb build gave, e.g. solver or localhost/solver:latest) as one\n"
+    "archive file, for Apptainer (apptainer build x.sif oci-archive:FILE) or other hosts.\n"
+    "\n"
+    "  -o, --output FILE   the archive to write ('-' for stdout)\n"
+    "  --format FORMAT     oci-archive (default) or docker-archive\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "Exit codes: 0 saved, 1 failure, 2 bad usage or unknown image, 3 Podman unreachable.\n";
 
 static int
 parse_format (const char *s, enum cpb_podman_archive_format *ret)
@@ -52,7 +52,8 @@ save_to_file (cpb_podman *p, const char *image, enum cpb_podman_archive_format f
   if (fd < 0)
     return cpb_error_errno (err, errno, "cannot create '%s'", tmp);
   fchmod (fd, 0644);
-  if (cpb_podman_image_save (p, image, format, fd, err) < 0 || fsync (fd) < 0 || close (TAKE_FD (fd)) < 0)
+  if (cpb_podman_image_save (p, image, format, fd, err) < 0 || fsync (fd) < 0 ||
+      close (TAKE_FD (fd)) < 0)
     {
       if (*err == NULL)
         cpb_error_errno (err, errno, "cannot write '%s'", output);
@@ -92,7 +93,8 @@ CPB_VERB (export)
         break;
       case 'F':
         if (parse_format (optarg, &format) < 0)
-          return cpb_cli_usage_error ("export", "unknown format '%s' (oci-archive or docker-archive)", optarg);
+          return cpb_cli_usage_error (
+              "export", "unknown format '%s' (oci-archive or docker-archive)", optarg);
         break;
       case 'h':
         fputs (usage, stdout);
@@ -101,7 +103,8 @@ CPB_VERB (export)
         return cpb_cli_usage_error ("export", "unknown option");
       }
   if (optind + 1 != argc)
-    return cpb_cli_usage_error ("export", optind >= argc ? "no image given" : "one image at a time");
+    return cpb_cli_usage_error ("export",
+                                optind >= argc ? "no image given" : "one image at a time");
   if (output == NULL)
     return cpb_cli_usage_error ("export", "no output file given (-o FILE)");
   if (strcmp (output, "-") == 0 && isatty (1))

@@ -15,39 +15,40 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage[] = "Usage: cpb images [OPTIONS]\n"
-                            "\n"
-                            "List the images cpb built, with their capabilities and age.\n"
-                            "\n"
-                            "  -a, --all     also list the recipe base images (localhost/cpb-base-*)\n"
-                            "  --json        print a JSON array of objects for scripts\n"
-                            "  -h, --help    show this help\n";
+static const char usage[] =
+    "Usage: cpb images [OPTIONS]\n"
+    "\n"
+    "List the images cpb built, with their capabilities and age.\n"
+    "\n"
+    "  -a, --all     also list the recipe base images (localhost/cpb-base-*)\n"
+    "  --json        print a JSON array of objects for scripts\n"
+    "  -h, --help    show this help\n";
 
 /* "3 minutes ago", as podman images says it. */
 static void
 format_age (char *buf, size_t size, int64_t created)
 {
-  int64_t s = (int64_t) time (NULL) - created;
+  int64_t s = (int64_t)time (NULL) - created;
 
   if (s < 60)
     snprintf (buf, size, "%s", "just now");
   else if (s < 3600)
-    snprintf (buf, size, "%lld minute%s ago", (long long) (s / 60), s / 60 == 1 ? "" : "s");
+    snprintf (buf, size, "%lld minute%s ago", (long long)(s / 60), s / 60 == 1 ? "" : "s");
   else if (s < 86400)
-    snprintf (buf, size, "%lld hour%s ago", (long long) (s / 3600), s / 3600 == 1 ? "" : "s");
+    snprintf (buf, size, "%lld hour%s ago", (long long)(s / 3600), s / 3600 == 1 ? "" : "s");
   else
-    snprintf (buf, size, "%lld day%s ago", (long long) (s / 86400), s / 86400 == 1 ? "" : "s");
+    snprintf (buf, size, "%lld day%s ago", (long long)(s / 86400), s / 86400 == 1 ? "" : "s");
 }
 
 static void
 format_size (char *buf, size_t size, int64_t bytes)
 {
   if (bytes >= 1000 * 1000 * 1000)
-    snprintf (buf, size, "%.1f GB", (double) bytes / 1e9);
+    snprintf (buf, size, "%.1f GB", (double)bytes / 1e9);
   else if (bytes >= 1000 * 1000)
-    snprintf (buf, size, "%.1f MB", (double) bytes / 1e6);
+    snprintf (buf, size, "%.1f MB", (double)bytes / 1e6);
   else
-    snprintf (buf, size, "%.1f kB", (double) bytes / 1e3);
+    snprintf (buf, size, "%.1f kB", (double)bytes / 1e3);
 }
 
 static const char *
@@ -72,7 +73,8 @@ print_json_list (struct cpb_podman_image *const *imgs, size_t n)
       yajl_gen_map_open (g);
       cpb_json_gen_key_string (g, "name", image_name (img));
       cpb_json_gen_key_string (g, "id", img->id);
-      cpb_json_gen_key_string (g, "image", cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_IMAGE));
+      cpb_json_gen_key_string (g, "image",
+                               cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_IMAGE));
       cpb_json_gen_key (g, "capabilities");
       yajl_gen_array_open (g);
       for (const char *c = caps; c && *c;)
@@ -84,10 +86,14 @@ print_json_list (struct cpb_podman_image *const *imgs, size_t n)
           c += len + (c[len] == ',');
         }
       yajl_gen_array_close (g);
-      cpb_json_gen_key_string (g, "spec_hash", cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_SPEC_HASH));
-      cpb_json_gen_key_string (g, "recipe_hash", cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_RECIPE_HASH));
-      cpb_json_gen_key_string (g, "source", cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_SOURCE));
-      cpb_json_gen_key_string (g, "version", cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_VERSION));
+      cpb_json_gen_key_string (g, "spec_hash",
+                               cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_SPEC_HASH));
+      cpb_json_gen_key_string (
+          g, "recipe_hash", cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_RECIPE_HASH));
+      cpb_json_gen_key_string (g, "source",
+                               cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_SOURCE));
+      cpb_json_gen_key_string (g, "version",
+                               cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_VERSION));
       cpb_json_gen_key_int (g, "created", img->created);
       cpb_json_gen_key_int (g, "size", img->size);
       yajl_gen_map_close (g);
@@ -104,9 +110,10 @@ print_table (struct cpb_podman_image *const *imgs, size_t n)
   int width = 5;
 
   for (size_t i = 0; i < n; i++)
-    if ((int) strlen (image_name (imgs[i])) > width)
-      width = (int) strlen (image_name (imgs[i]));
-  printf ("%-*s  %-12s  %-14s  %-9s  %s\n", width, "IMAGE", "ID", "CREATED", "SIZE", "CAPABILITIES");
+    if ((int)strlen (image_name (imgs[i])) > width)
+      width = (int)strlen (image_name (imgs[i]));
+  printf ("%-*s  %-12s  %-14s  %-9s  %s\n", width, "IMAGE", "ID", "CREATED", "SIZE",
+          "CAPABILITIES");
   for (size_t i = 0; i < n; i++)
     {
       const struct cpb_podman_image *img = imgs[i];
@@ -115,8 +122,8 @@ print_table (struct cpb_podman_image *const *imgs, size_t n)
 
       format_age (age, sizeof age, img->created);
       format_size (size, sizeof size, img->size);
-      if (cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_RECIPE_HASH)
-          && !cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_IMAGE))
+      if (cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_RECIPE_HASH) &&
+          !cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_IMAGE))
         caps = "(recipe base)";
       printf ("%-*s  %.12s  %-14s  %-9s  %s\n", width, image_name (img), img->id, age, size,
               caps && *caps ? caps : "-");
@@ -126,8 +133,8 @@ print_table (struct cpb_podman_image *const *imgs, size_t n)
 static int
 by_name (const void *a, const void *b)
 {
-  return strcmp (image_name (*(struct cpb_podman_image *const *) a),
-                 image_name (*(struct cpb_podman_image *const *) b));
+  return strcmp (image_name (*(struct cpb_podman_image *const *)a),
+                 image_name (*(struct cpb_podman_image *const *)b));
 }
 
 /* Append the images of L to the array *V (pointers into L, which stays the owner).
@@ -182,9 +189,9 @@ CPB_VERB (images)
       }
   if (optind < argc)
     return cpb_cli_usage_error ("images", "unexpected argument '%s'", argv[optind]);
-  if (cpb_cli_connect (g, &p, &err) < 0
-      || cpb_podman_image_list (p, CPB_LABEL_IMAGE, &built, &err) < 0
-      || (all && cpb_podman_image_list (p, CPB_LABEL_RECIPE_HASH, &bases, &err) < 0))
+  if (cpb_cli_connect (g, &p, &err) < 0 ||
+      cpb_podman_image_list (p, CPB_LABEL_IMAGE, &built, &err) < 0 ||
+      (all && cpb_podman_image_list (p, CPB_LABEL_RECIPE_HASH, &bases, &err) < 0))
     return cpb_cli_report ("images", TAKE_PTR (err));
   collect (&v, &n, built, false);
   if (bases)

@@ -65,8 +65,9 @@ static int
 visit_fd (int fd, const struct stat *st, const char *name, mode_t perm, int depth, visit_fn visit,
           void *userdata, cpb_error **err)
 {
-  struct item it = { .name = name, .perm = perm ? perm : (st->st_mode & 07777),
-                     .mtime = st->st_mtime, .fd = -1 };
+  struct item it = {
+    .name = name, .perm = perm ? perm : (st->st_mode & 07777), .mtime = st->st_mtime, .fd = -1
+  };
 
   if (S_ISREG (st->st_mode))
     {
@@ -88,8 +89,8 @@ visit_fd (int fd, const struct stat *st, const char *name, mode_t perm, int dept
 
 /* Visit the member CHILD of the directory DFD, as NAME in the tar. */
 static int
-walk_child (int dfd, const char *child, const char *name, int depth, visit_fn visit,
-            void *userdata, cpb_error **err)
+walk_child (int dfd, const char *child, const char *name, int depth, visit_fn visit, void *userdata,
+            cpb_error **err)
 {
   _cleanup_close_ int fd = -1;
   struct stat st;
@@ -100,8 +101,12 @@ walk_child (int dfd, const char *child, const char *name, int depth, visit_fn vi
     {
       char target[PATH_MAX];
       ssize_t n = readlinkat (dfd, child, target, sizeof target - 1);
-      struct item it = { .name = name, .type = S_IFLNK, .perm = 0777, .mtime = st.st_mtime,
-                         .fd = -1, .target = target };
+      struct item it = { .name = name,
+                         .type = S_IFLNK,
+                         .perm = 0777,
+                         .mtime = st.st_mtime,
+                         .fd = -1,
+                         .target = target };
 
       if (n < 0)
         return cpb_error_errno (err, errno, "cannot read link '%s'", name);
@@ -152,8 +157,12 @@ walk_entries (const struct cpb_buildctx_entry *entries, size_t n, visit_fn visit
 
       if (e->src == NULL)
         {
-          struct item it = { .name = e->name, .type = S_IFREG, .perm = e->mode ? e->mode : 0644,
-                             .size = (off_t) e->len, .mtime = time (NULL), .fd = -1,
+          struct item it = { .name = e->name,
+                             .type = S_IFREG,
+                             .perm = e->mode ? e->mode : 0644,
+                             .size = (off_t)e->len,
+                             .mtime = time (NULL),
+                             .fd = -1,
                              .data = e->data };
           if (visit (userdata, &it, err) < 0)
             return -1;
@@ -182,7 +191,7 @@ read_contents (const struct item *it, int (*sink) (void *, const void *, size_t,
 
   while (left > 0)
     {
-      ssize_t r = read (it->fd, block, left < BLOCK_SIZE ? (size_t) left : BLOCK_SIZE);
+      ssize_t r = read (it->fd, block, left < BLOCK_SIZE ? (size_t)left : BLOCK_SIZE);
 
       if (r < 0 && errno == EINTR)
         continue;
@@ -191,7 +200,7 @@ read_contents (const struct item *it, int (*sink) (void *, const void *, size_t,
       /* The tar header already promised the old size: a shrinking file cannot be sent. */
       if (r == 0)
         return cpb_error_set (err, CPB_ERR_INPUT, "'%s' changed while being read", it->name);
-      if (sink (userdata, block, (size_t) r, err) < 0)
+      if (sink (userdata, block, (size_t)r, err) < 0)
         return -1;
       left -= r;
     }
@@ -216,10 +225,10 @@ tar_out_write (struct archive *a, void *userdata, const void *buf, size_t len)
 
   while (done < len)
     {
-      ssize_t w = send (out->fd, (const char *) buf + done, len - done, MSG_NOSIGNAL);
+      ssize_t w = send (out->fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
 
       if (w < 0 && errno == ENOTSOCK)
-        w = write (out->fd, (const char *) buf + done, len - done);
+        w = write (out->fd, (const char *)buf + done, len - done);
       if (w < 0 && errno == EINTR)
         continue;
       if (w < 0)
@@ -228,9 +237,9 @@ tar_out_write (struct archive *a, void *userdata, const void *buf, size_t len)
           archive_set_error (a, errno, "cannot send the build context");
           return -1;
         }
-      done += (size_t) w;
+      done += (size_t)w;
     }
-  return (la_ssize_t) len;
+  return (la_ssize_t)len;
 }
 
 static int
@@ -247,7 +256,7 @@ tar_sink (void *userdata, const void *data, size_t len, cpb_error **err)
 {
   struct archive *a = userdata;
 
-  if (archive_write_data (a, data, len) != (la_ssize_t) len)
+  if (archive_write_data (a, data, len) != (la_ssize_t)len)
     return archive_fail (a, err, "writing the build context");
   return 0;
 }
@@ -271,7 +280,7 @@ tar_visit (void *userdata, const struct item *it, cpb_error **err)
   if (archive_write_header (a, e) != ARCHIVE_OK)
     return archive_fail (a, err, "writing the build context");
   if (it->data)
-    return tar_sink (a, it->data, (size_t) it->size, err);
+    return tar_sink (a, it->data, (size_t)it->size, err);
   if (it->fd >= 0)
     return read_contents (it, tar_sink, a, err);
   return 0;
@@ -284,9 +293,9 @@ cpb_buildctx_write (int fd, const struct cpb_buildctx_entry *entries, size_t n, 
   struct tar_out out = { .fd = fd };
 
   /* pax: long names and large files without GNU extensions; buildah reads it. */
-  if (archive_write_set_format_pax_restricted (a) != ARCHIVE_OK
-      || archive_write_set_bytes_in_last_block (a, 1) != ARCHIVE_OK
-      || archive_write_open (a, &out, NULL, tar_out_write, NULL) != ARCHIVE_OK)
+  if (archive_write_set_format_pax_restricted (a) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block (a, 1) != ARCHIVE_OK ||
+      archive_write_open (a, &out, NULL, tar_out_write, NULL) != ARCHIVE_OK)
     return archive_fail (a, err, "starting the build context");
   if (walk_entries (entries, n, tar_visit, a, err) < 0)
     return -1;
@@ -313,13 +322,13 @@ hash_visit (void *userdata, const struct item *it, cpb_error **err)
 
   /* The name's NUL is hashed too, so "a" + "bc" never collides with "ab" + "c". */
   cpb_sha256_update (h, it->name, strlen (it->name) + 1);
-  len = snprintf (head, sizeof head, "%o %o %lld", (unsigned) it->type, (unsigned) it->perm,
-                  (long long) it->size);
-  cpb_sha256_update (h, head, (size_t) len + 1);
+  len = snprintf (head, sizeof head, "%o %o %lld", (unsigned)it->type, (unsigned)it->perm,
+                  (long long)it->size);
+  cpb_sha256_update (h, head, (size_t)len + 1);
   if (it->target)
     cpb_sha256_update (h, it->target, strlen (it->target) + 1);
   if (it->data)
-    cpb_sha256_update (h, it->data, (size_t) it->size);
+    cpb_sha256_update (h, it->data, (size_t)it->size);
   if (it->fd >= 0)
     return read_contents (it, hash_sink, h, err);
   return 0;
@@ -353,9 +362,9 @@ stream_free (cpb_buildctx_stream *s)
 {
   for (size_t i = 0; i < s->n; i++)
     {
-      free ((char *) s->entries[i].name);
-      free ((char *) s->entries[i].src);
-      free ((void *) s->entries[i].data);
+      free ((char *)s->entries[i].name);
+      free ((char *)s->entries[i].src);
+      free ((void *)s->entries[i].data);
     }
   free (s->entries);
   cpb_error_free (s->err);

@@ -30,7 +30,8 @@ struct cpb_buildctx_entry
 /* Write the context tar of the N ENTRIES to FD, in order, directories walked in name
    order.  Owner and group are 0 in the tar: COPY makes files root's unless told otherwise.
    Used by the stream's writer thread and by tests. */
-int cpb_buildctx_write (int fd, const struct cpb_buildctx_entry *entries, size_t n, cpb_error **err);
+int cpb_buildctx_write (int fd, const struct cpb_buildctx_entry *entries, size_t n,
+                        cpb_error **err);
 
 /* Digest of what cpb_buildctx_write would send, without mtimes (touching a file must not
    force a rebuild), into HEX. */

@@ -33,14 +33,15 @@ cpb_builder_recipe_ref (const char *name)
 static int
 check_recipe_name (const char *name, cpb_error **err)
 {
-  if (*name == '\0' || *name == '.' || strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen (name))
+  if (*name == '\0' || *name == '.' ||
+      strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen (name))
     return cpb_error_set (err, CPB_ERR_INPUT, "invalid recipe name '%s'", name);
   return 0;
 }
 
 int
-cpb_builder_recipe_hash (const char *images_dir, const char *name,
-                         char hex[CPB_SHA256_HEX_LEN + 1], cpb_error **err)
+cpb_builder_recipe_hash (const char *images_dir, const char *name, char hex[CPB_SHA256_HEX_LEN + 1],
+                         cpb_error **err)
 {
   _cleanup_free_ char *dir = NULL, *script = NULL;
   struct cpb_buildctx_entry entry = { .name = name };
@@ -81,7 +82,7 @@ run_recipe (const char *name, const char *script, const char *out, const char *l
 {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
-  char *argv[] = { (char *) "/bin/sh", (char *) script, (char *) out, NULL };
+  char *argv[] = { (char *)"/bin/sh", (char *)script, (char *)out, NULL };
   sigset_t all, none;
   pid_t pid;
   int r, status;
@@ -154,8 +155,8 @@ static int
 make_recipe (cpb_podman *p, const char *dir, const char *name, const char *hash, cpb_error **err)
 {
   _cleanup_free_ char *script = cpb_xasprintf ("%s/recipe.sh", dir);
-  _cleanup_free_ char *tmp = cpb_xasprintf ("%s/cpb-recipe-%s.XXXXXX",
-                                            getenv ("TMPDIR") ? getenv ("TMPDIR") : "/var/tmp", name);
+  _cleanup_free_ char *tmp = cpb_xasprintf (
+      "%s/cpb-recipe-%s.XXXXXX", getenv ("TMPDIR") ? getenv ("TMPDIR") : "/var/tmp", name);
   _cleanup_free_ char *tar = NULL, *log = NULL, *ref = cpb_builder_recipe_ref (name);
   _cleanup_strv_free_ char **changes = recipe_changes (dir, hash);
   _cleanup_close_ int fd = -1;
@@ -164,7 +165,8 @@ make_recipe (cpb_podman *p, const char *dir, const char *name, const char *hash,
 
   /* /var/tmp: a Debian root filesystem (~190 MB) does not belong in a tmpfs /tmp. */
   if (mkdtemp (tmp) == NULL)
-    return cpb_error_errno (err, errno, "recipe '%s': cannot create a directory in '%s'", name, tmp);
+    return cpb_error_errno (err, errno, "recipe '%s': cannot create a directory in '%s'", name,
+                            tmp);
   tar = cpb_xasprintf ("%s/rootfs.tar", tmp);
   log = cpb_xasprintf ("%s/recipe.log", tmp);
   if (run_recipe (name, script, tar, log, err) < 0)
@@ -176,7 +178,7 @@ make_recipe (cpb_podman *p, const char *dir, const char *name, const char *hash,
       goto out;
     }
   body = CPB_PODMAN_BODY_FD (fd);
-  ret = cpb_podman_image_import (p, &body, ref, (const char *const *) changes, NULL, err);
+  ret = cpb_podman_image_import (p, &body, ref, (const char *const *)changes, NULL, err);
   if (ret < 0)
     cpb_error_prefix (err, "recipe '%s': importing '%s'", name, ref);
 out:
@@ -198,7 +200,8 @@ cpb_builder_recipe_current (cpb_podman *p, const char *images_dir, const char *n
 
   if (cpb_builder_recipe_hash (images_dir, name, hash, err) < 0)
     return -1;
-  if (cpb_podman_image_inspect (p, ref, &img, &inspect_err) < 0 && inspect_err->kind != CPB_ERR_NOT_FOUND)
+  if (cpb_podman_image_inspect (p, ref, &img, &inspect_err) < 0 &&
+      inspect_err->kind != CPB_ERR_NOT_FOUND)
     {
       cpb_error_free (*err);
       *err = TAKE_PTR (inspect_err);
@@ -282,8 +285,8 @@ download (const char *url, int fd, cpb_error **err)
   curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-  curl_easy_setopt (c, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   rc = curl_easy_perform (c);
   if (rc != CURLE_OK)
@@ -322,7 +325,8 @@ cpb_builder_fetch (const char *cache_dir, const char *url, const char *sha256, c
   if (strcmp (got, sha256) != 0)
     {
       unlink (tmp);
-      return cpb_error_set (err, CPB_ERR_INPUT, "'%s' has sha256 %s, the spec says %s", url, got, sha256);
+      return cpb_error_set (err, CPB_ERR_INPUT, "'%s' has sha256 %s, the spec says %s", url, got,
+                            sha256);
     }
   if (rename (tmp, path) < 0)
     {

@@ -95,7 +95,7 @@ job_of_image (struct builder *b, size_t spec_index)
 {
   for (size_t i = 0; i < b->n_jobs; i++)
     if (b->jobs[i].img == &b->spec->images[spec_index])
-      return (ssize_t) i;
+      return (ssize_t)i;
   return -1;
 }
 
@@ -112,7 +112,8 @@ fetch_urls (struct builder *b, struct job *j, cpb_error **err)
       if (f->url == NULL)
         continue;
       if (b->opts->cache_dir == NULL)
-        return cpb_error_set (err, CPB_ERR_INPUT, "%s:%u:%u: image '%s': no cache directory for url files",
+        return cpb_error_set (err, CPB_ERR_INPUT,
+                              "%s:%u:%u: image '%s': no cache directory for url files",
                               b->spec->path, f->pos.line, f->pos.col, img->name);
       if (cpb_builder_fetch (b->opts->cache_dir, f->url, f->sha256, &j->url_paths[i], err) < 0)
         return cpb_error_prefix (err, "%s:%u:%u: image '%s'", b->spec->path, f->pos.line,
@@ -146,7 +147,7 @@ prepare_job (struct builder *b, struct job *j, cpb_error **err)
   if (fetch_urls (b, j, err) < 0)
     return -1;
   in.from = j->from_ref;
-  in.url_paths = (const char *const *) j->url_paths;
+  in.url_paths = (const char *const *)j->url_paths;
   if (cpb_containerfile_render (&in, b->spec->path, &j->cf, err) < 0)
     return -1;
   /* ctx[0] is the Containerfile, hashed as text below. */
@@ -160,18 +161,20 @@ static int
 prepare_recipe (struct builder *b, struct job *j, cpb_error **err)
 {
   const char *name = j->img->from.ref;
-  struct cpb_build_event ev = { .kind = CPB_BUILD_RECIPE, .image = name, .ref = j->from_ref,
-                                .text = name };
+  struct cpb_build_event ev = {
+    .kind = CPB_BUILD_RECIPE, .image = name, .ref = j->from_ref, .text = name
+  };
   _cleanup_podman_image_ struct cpb_podman_image *made = NULL;
   bool current = false;
 
-  if (!b->opts->force && cpb_builder_recipe_current (b->main, b->opts->images_dir, name, &current, err) < 0)
+  if (!b->opts->force &&
+      cpb_builder_recipe_current (b->main, b->opts->images_dir, name, &current, err) < 0)
     return -1;
   if (current)
     return 0;
   emit (b, &ev);
-  if (cpb_builder_ensure_recipe (b->main, b->opts->images_dir, name, true, NULL, err) < 0
-      || cpb_podman_image_inspect (b->main, j->from_ref, &made, err) < 0)
+  if (cpb_builder_ensure_recipe (b->main, b->opts->images_dir, name, true, NULL, err) < 0 ||
+      cpb_podman_image_inspect (b->main, j->from_ref, &made, err) < 0)
     return -1;
   ev.kind = CPB_BUILD_DONE;
   ev.image_id = made->id;
@@ -192,8 +195,8 @@ prepare_recipes (struct builder *b, cpb_error **err)
       if (img->from.kind != CPB_POD_FROM_RECIPE)
         continue;
       for (size_t k = 0; k < i; k++)
-        if (b->jobs[k].img->from.kind == CPB_POD_FROM_RECIPE
-            && strcmp (b->jobs[k].img->from.ref, img->from.ref) == 0)
+        if (b->jobs[k].img->from.kind == CPB_POD_FROM_RECIPE &&
+            strcmp (b->jobs[k].img->from.ref, img->from.ref) == 0)
           seen = true;
       if (seen)
         continue;
@@ -242,8 +245,10 @@ spec_hash (struct builder *b, const struct job *j, const char *base_id,
   cpb_sha256_update (h, "", 1);
   for (size_t i = 0; i < img->build_args.n; i++)
     {
-      cpb_sha256_update (h, img->build_args.items[i].key, strlen (img->build_args.items[i].key) + 1);
-      cpb_sha256_update (h, img->build_args.items[i].value, strlen (img->build_args.items[i].value) + 1);
+      cpb_sha256_update (h, img->build_args.items[i].key,
+                         strlen (img->build_args.items[i].key) + 1);
+      cpb_sha256_update (h, img->build_args.items[i].value,
+                         strlen (img->build_args.items[i].value) + 1);
     }
   cpb_sha256_finish (TAKE_PTR (h), hex);
 }
@@ -331,9 +336,9 @@ is_podman_line (const char *line)
 {
   size_t len = strlen (line);
 
-  return strncmp (line, "--> ", 4) == 0 || strncmp (line, "COMMIT ", 7) == 0
-         || strncmp (line, "Successfully tagged ", 20) == 0
-         || (len == 64 && strspn (line, "0123456789abcdef") == 64);
+  return strncmp (line, "--> ", 4) == 0 || strncmp (line, "COMMIT ", 7) == 0 ||
+         strncmp (line, "Successfully tagged ", 20) == 0 ||
+         (len == 64 && strspn (line, "0123456789abcdef") == 64);
 }
 
 static void
@@ -403,13 +408,14 @@ explain_failure (struct build_run *r, cpb_error **err)
   if (s->kind == CPB_CF_RUN && status)
     {
       first = cpb_xstrndup (s->what, strcspn (s->what, "\n"));
-      cpb_error_set (err, CPB_ERR_FAILED, "%s:%u:%u: image '%s': step %zu failed (exit %d): %s%s", path,
-                     s->pos.line, s->pos.col, name, s->run_index, atoi (status + 12), first,
+      cpb_error_set (err, CPB_ERR_FAILED, "%s:%u:%u: image '%s': step %zu failed (exit %d): %s%s",
+                     path, s->pos.line, s->pos.col, name, s->run_index, atoi (status + 12), first,
                      strchr (s->what, '\n') ? " ..." : "");
       return;
     }
   if (s->pos.line)
-    cpb_error_prefix (err, "%s:%u:%u: image '%s': %s", path, s->pos.line, s->pos.col, name, s->what);
+    cpb_error_prefix (err, "%s:%u:%u: image '%s': %s", path, s->pos.line, s->pos.col, name,
+                      s->what);
   else
     cpb_error_prefix (err, "image '%s': %s", name, s->what);
 }
@@ -426,11 +432,11 @@ labels_for (struct builder *b, const struct job *j, const char *hash, char **cap
   for (size_t i = 0; i < j->img->n_capabilities; i++)
     cpb_buf_printf (&c, "%s%s", i ? "," : "", j->img->capabilities[i]);
   *caps = cpb_buf_steal (&c, NULL);
-  kv[0] = (struct cpb_podman_kv) { CPB_LABEL_CAPABILITIES, *caps };
-  kv[1] = (struct cpb_podman_kv) { CPB_LABEL_SPEC_HASH, hash };
-  kv[2] = (struct cpb_podman_kv) { CPB_LABEL_VERSION, PACKAGE_VERSION };
-  kv[3] = (struct cpb_podman_kv) { CPB_LABEL_SOURCE, b->source };
-  kv[4] = (struct cpb_podman_kv) { CPB_LABEL_IMAGE, j->img->name };
+  kv[0] = (struct cpb_podman_kv){ CPB_LABEL_CAPABILITIES, *caps };
+  kv[1] = (struct cpb_podman_kv){ CPB_LABEL_SPEC_HASH, hash };
+  kv[2] = (struct cpb_podman_kv){ CPB_LABEL_VERSION, PACKAGE_VERSION };
+  kv[3] = (struct cpb_podman_kv){ CPB_LABEL_SOURCE, b->source };
+  kv[4] = (struct cpb_podman_kv){ CPB_LABEL_IMAGE, j->img->name };
 }
 
 /* Send the context and follow the build; on failure, report the step and its output. */
@@ -448,7 +454,8 @@ run_build (cpb_podman *p, struct builder *b, struct job *j, const char *hash, cp
 
   labels_for (b, j, hash, &caps, labels);
   for (size_t i = 0; i < j->img->build_args.n; i++)
-    args[i] = (struct cpb_podman_kv) { j->img->build_args.items[i].key, j->img->build_args.items[i].value };
+    args[i] = (struct cpb_podman_kv){ j->img->build_args.items[i].key,
+                                      j->img->build_args.items[i].value };
   o.labels = labels;
   o.n_labels = 5;
   o.build_args = args;
@@ -469,13 +476,17 @@ run_build (cpb_podman *p, struct builder *b, struct job *j, const char *hash, cp
     explain_failure (&r, err);
   if (ret < 0)
     {
-      struct cpb_build_event ev = { .kind = CPB_BUILD_FAILED, .image = j->img->name, .ref = j->ref,
-                                    .step = r.step, .n_steps = r.n_steps, .error = *err };
+      struct cpb_build_event ev = { .kind = CPB_BUILD_FAILED,
+                                    .image = j->img->name,
+                                    .ref = j->ref,
+                                    .step = r.step,
+                                    .n_steps = r.n_steps,
+                                    .error = *err };
       char *lines[TAIL_LINES];
 
       for (size_t i = 0; i < r.n_tail; i++)
         lines[i] = r.tail[(r.tail_start + i) % TAIL_LINES];
-      ev.tail = (const char *const *) lines;
+      ev.tail = (const char *const *)lines;
       ev.n_tail = r.n_tail;
       emit (b, &ev);
     }
@@ -507,7 +518,7 @@ build_one (cpb_podman *p, struct builder *b, struct job *j, cpb_error **err)
       return 1;
     }
   ev.kind = CPB_BUILD_START;
-  ev.n_steps = (unsigned) j->cf->n_steps;
+  ev.n_steps = (unsigned)j->cf->n_steps;
   emit (b, &ev);
   if (run_build (p, b, j, hash, err) < 0)
     return -2; /* already reported as FAILED */
@@ -536,7 +547,9 @@ next_job (struct builder *b, bool *ret_any_left)
       if (dep == JOB_FAILED)
         {
           _cleanup_error_ cpb_error *e = NULL;
-          struct cpb_build_event ev = { .kind = CPB_BUILD_SKIPPED, .image = j->img->name, .ref = j->ref };
+          struct cpb_build_event ev = { .kind = CPB_BUILD_SKIPPED,
+                                        .image = j->img->name,
+                                        .ref = j->ref };
 
           cpb_error_set (&e, CPB_ERR_FAILED, "image '%s': not built: its base '%s' failed",
                          j->img->name, b->jobs[j->dep].img->name);
@@ -545,7 +558,7 @@ next_job (struct builder *b, bool *ret_any_left)
           j->state = JOB_FAILED;
           b->result.skipped++;
           emit (b, &ev);
-          i = (size_t) -1; /* a settled job may settle others: look again */
+          i = (size_t)-1; /* a settled job may settle others: look again */
           continue;
         }
       *ret_any_left = true;
@@ -569,8 +582,9 @@ settle (struct builder *b, struct job *j, int r, cpb_error **err)
   if (r == -1)
     {
       /* Not reported as an event yet (base missing, Podman unreachable): do it now. */
-      struct cpb_build_event ev = { .kind = CPB_BUILD_FAILED, .image = j->img->name, .ref = j->ref,
-                                    .error = *err };
+      struct cpb_build_event ev = {
+        .kind = CPB_BUILD_FAILED, .image = j->img->name, .ref = j->ref, .error = *err
+      };
       emit (b, &ev);
     }
   if (r < 0 && b->first_err == NULL)
@@ -624,7 +638,7 @@ run_workers (struct builder *b)
   if (n > 16)
     n = 16;
   if (n > b->n_jobs)
-    n = (unsigned) b->n_jobs;
+    n = (unsigned)b->n_jobs;
   for (unsigned i = 0; i < n; i++)
     if (pthread_create (&threads[i], NULL, worker, b) != 0)
       {
@@ -642,9 +656,12 @@ run_workers (struct builder *b)
 static int
 plan_one (struct builder *b, struct job *j, cpb_error **err)
 {
-  struct cpb_build_event ev = { .kind = CPB_BUILD_PLAN, .image = j->img->name, .ref = j->ref,
-                                .text = j->cf->text, .would_build = true,
-                                .n_steps = (unsigned) j->cf->n_steps };
+  struct cpb_build_event ev = { .kind = CPB_BUILD_PLAN,
+                                .image = j->img->name,
+                                .ref = j->ref,
+                                .text = j->cf->text,
+                                .would_build = true,
+                                .n_steps = (unsigned)j->cf->n_steps };
   _cleanup_free_ char *base = NULL, *have = NULL;
   _cleanup_error_ cpb_error *e = NULL;
   char hash[CPB_SHA256_HEX_LEN + 1];
@@ -680,16 +697,19 @@ plan_all (struct builder *b, cpb_error **err)
         {
           bool current = false;
 
-          if (cpb_builder_recipe_current (b->main, b->opts->images_dir, j->img->from.ref, &current, err) < 0)
+          if (cpb_builder_recipe_current (b->main, b->opts->images_dir, j->img->from.ref, &current,
+                                          err) < 0)
             return -1;
           if (!current || b->opts->force)
             {
               j->dep = -1;
               j->state = JOB_PENDING;
               b->result.built++;
-              emit (b, &(struct cpb_build_event) { .kind = CPB_BUILD_PLAN, .image = j->img->name,
-                                                   .ref = j->ref, .text = j->cf->text,
-                                                   .would_build = true });
+              emit (b, &(struct cpb_build_event){ .kind = CPB_BUILD_PLAN,
+                                                  .image = j->img->name,
+                                                  .ref = j->ref,
+                                                  .text = j->cf->text,
+                                                  .would_build = true });
               continue;
             }
         }

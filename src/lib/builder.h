@@ -53,9 +53,9 @@ struct cpb_build_event
   unsigned step;     /* STEP, OUTPUT: Podman's step number; 0 before the first */
   unsigned n_steps;
   const char *text;
-  const char *image_id;  /* DONE, SKIPPED (up to date) */
-  const char *spec_hash; /* START, DONE, SKIPPED, PLAN (NULL when a base is not built yet) */
-  bool would_build;      /* PLAN */
+  const char *image_id;    /* DONE, SKIPPED (up to date) */
+  const char *spec_hash;   /* START, DONE, SKIPPED, PLAN (NULL when a base is not built yet) */
+  bool would_build;        /* PLAN */
   const cpb_error *error;  /* FAILED, and SKIPPED for a failed dependency */
   const char *const *tail; /* FAILED: the last output lines of the failing step, oldest first */
   size_t n_tail;

@@ -46,8 +46,8 @@ add_step (struct render *r, enum cpb_cf_step_kind kind, cpb_pos pos, const char 
       r->cap_steps = r->cap_steps ? 2 * r->cap_steps : 16;
       cf->steps = cpb_xrealloc (cf->steps, r->cap_steps * sizeof *cf->steps);
     }
-  cf->steps[cf->n_steps++] = (struct cpb_cf_step) { .kind = kind, .pos = pos,
-                                                    .what = own (r, cpb_xstrdup (what)) };
+  cf->steps[cf->n_steps++] =
+      (struct cpb_cf_step){ .kind = kind, .pos = pos, .what = own (r, cpb_xstrdup (what)) };
 }
 
 static void
@@ -60,16 +60,17 @@ add_ctx (struct render *r, const char *name, const char *src, int mode)
       r->cap_ctx = r->cap_ctx ? 2 * r->cap_ctx : 8;
       cf->ctx = cpb_xrealloc (cf->ctx, r->cap_ctx * sizeof *cf->ctx);
     }
-  cf->ctx[cf->n_ctx++] = (struct cpb_buildctx_entry) { .name = own (r, cpb_xstrdup (name)),
-                                                       .src = src ? own (r, cpb_xstrdup (src)) : NULL,
-                                                       .mode = mode > 0 ? (mode_t) mode : 0 };
+  cf->ctx[cf->n_ctx++] =
+      (struct cpb_buildctx_entry){ .name = own (r, cpb_xstrdup (name)),
+                                   .src = src ? own (r, cpb_xstrdup (src)) : NULL,
+                                   .mode = mode > 0 ? (mode_t)mode : 0 };
 }
 
 void
 cpb_containerfile_json_string (cpb_buf *b, const char *s)
 {
   cpb_buf_putc (b, '"');
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
     switch (*p)
       {
       case '"':
@@ -91,7 +92,7 @@ cpb_containerfile_json_string (cpb_buf *b, const char *s)
         if (*p < 0x20)
           cpb_buf_printf (b, "\\u%04x", *p);
         else
-          cpb_buf_putc (b, (char) *p);
+          cpb_buf_putc (b, (char)*p);
       }
   cpb_buf_putc (b, '"');
 }
@@ -116,8 +117,9 @@ quoted_word (cpb_buf *b, const char *s, bool literal)
 static void
 shell_word (cpb_buf *b, const char *s)
 {
-  if (*s && strspn (s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+:=~/@%,-")
-                == strlen (s))
+  if (*s &&
+      strspn (s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+:=~/@%,-") ==
+          strlen (s))
     {
       cpb_buf_puts (b, s);
       return;
@@ -133,8 +135,7 @@ shell_word (cpb_buf *b, const char *s)
 
 /* Values of instructions that end at the line's end cannot hold a newline. */
 static int
-check_one_line (struct render *r, const char *value, cpb_pos pos, const char *what,
-                cpb_error **err)
+check_one_line (struct render *r, const char *value, cpb_pos pos, const char *what, cpb_error **err)
 {
   if (strpbrk (value, "\n\r") == NULL)
     return 0;
@@ -234,7 +235,7 @@ render_file (struct render *r, size_t i)
   add_ctx (r, name, src, f->mode);
   cpb_buf_puts (&r->text, "COPY ");
   if (f->mode >= 0)
-    cpb_buf_printf (&r->text, "--chmod=%04o ", (unsigned) f->mode);
+    cpb_buf_printf (&r->text, "--chmod=%04o ", (unsigned)f->mode);
   {
     /* The JSON form, so that a destination may hold spaces. */
     const char *const argv[] = { name, dest, NULL };
@@ -282,7 +283,7 @@ render_command (struct render *r, const struct cpb_pod_command *c, enum cpb_cf_s
   add_step (r, kind, c->pos, kind == CPB_CF_ENTRYPOINT ? "entrypoint" : "cmd");
   cpb_buf_printf (&r->text, "%s ", keyword);
   if (c->exec_form)
-    render_argv (&r->text, (const char *const *) c->argv);
+    render_argv (&r->text, (const char *const *)c->argv);
   else
     {
       const char *const argv[] = { "/bin/sh", "-c", c->argv[0], NULL };
@@ -304,7 +305,8 @@ render_map (struct render *r, const cpb_strmap *m, enum cpb_cf_step_kind kind, c
       if (kind == CPB_CF_ENV && check_one_line (r, e->value, e->pos, "an env value", err) < 0)
         return -1;
       {
-        _cleanup_free_ char *what = cpb_xasprintf ("%s %s", kind == CPB_CF_ENV ? "env" : "label", e->key);
+        _cleanup_free_ char *what =
+            cpb_xasprintf ("%s %s", kind == CPB_CF_ENV ? "env" : "label", e->key);
         add_step (r, kind, e->pos, what);
       }
       /* Variable names are plain words (the loader checks them); label keys may be anything. */

@@ -42,9 +42,9 @@ enum cpb_cf_step_kind
 struct cpb_cf_step
 {
   enum cpb_cf_step_kind kind;
-  cpb_pos pos;       /* where in the spec it came from (0:0 for the helper) */
-  size_t run_index;  /* CPB_CF_RUN: 1-based index into the image's `run` list */
-  const char *what;  /* the spec's own words: the run command, "apt install make gcc", ... */
+  cpb_pos pos;      /* where in the spec it came from (0:0 for the helper) */
+  size_t run_index; /* CPB_CF_RUN: 1-based index into the image's `run` list */
+  const char *what; /* the spec's own words: the run command, "apt install make gcc", ... */
 };
 
 typedef struct cpb_containerfile
@@ -64,7 +64,7 @@ typedef struct cpb_containerfile
 struct cpb_containerfile_input
 {
   const struct cpb_pod_image *image;
-  const char *from;        /* the base as Podman should resolve it: "localhost/cpb-base-busybox:latest" */
+  const char *from; /* the base as Podman should resolve it: "localhost/cpb-base-busybox:latest" */
   const char *helper_path; /* the host's cpb-helper binary; required when image->helper */
   /* Host paths of the downloaded `url` files, indexed like image->files (NULL entries for
      `src` files); may be NULL when no file has a url. */

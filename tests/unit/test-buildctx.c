@@ -51,9 +51,10 @@ list_tar (int fd)
 
       data[n > 0 ? n : 0] = '\0';
       cpb_buf_printf (&out, "%s %c %04o %lld %s%s|", archive_entry_pathname (e),
-                      archive_entry_filetype (e) == AE_IFDIR ? 'd'
-                      : archive_entry_filetype (e) == AE_IFLNK ? 'l' : 'f',
-                      (unsigned) archive_entry_perm (e), (long long) archive_entry_size (e), data,
+                      archive_entry_filetype (e) == AE_IFDIR   ? 'd'
+                      : archive_entry_filetype (e) == AE_IFLNK ? 'l'
+                                                               : 'f',
+                      (unsigned)archive_entry_perm (e), (long long)archive_entry_size (e), data,
                       archive_entry_symlink (e) ? archive_entry_symlink (e) : "");
     }
   archive_read_free (a);

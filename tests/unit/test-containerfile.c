@@ -13,12 +13,21 @@ static cpb_strmap_entry label_items[] = { { "org.lab.owner", "ann $HOME", { 30, 
 static char *caps[] = { "python3", NULL };
 static char *pkgs[] = { "make", "gcc-12", "libfoo>=1", NULL };
 static struct cpb_pod_file files[] = {
-  { .src = "data/in.csv", .src_path = "/spec/data/in.csv", .dest = "/work/", .mode = -1,
+  { .src = "data/in.csv",
+    .src_path = "/spec/data/in.csv",
+    .dest = "/work/",
+    .mode = -1,
     .pos = { 12, 7 } },
-  { .src = "bin/solve", .src_path = "/spec/bin/solve", .dest = "/usr/local/bin/solve now",
-    .mode = 0755, .pos = { 14, 7 } },
-  { .url = "https://example.org/x/tool.tar.gz?dl=1", .sha256 = "ab", .dest = "/opt/",
-    .mode = 0644, .pos = { 16, 7 } },
+  { .src = "bin/solve",
+    .src_path = "/spec/bin/solve",
+    .dest = "/usr/local/bin/solve now",
+    .mode = 0755,
+    .pos = { 14, 7 } },
+  { .url = "https://example.org/x/tool.tar.gz?dl=1",
+    .sha256 = "ab",
+    .dest = "/opt/",
+    .mode = 0644,
+    .pos = { 16, 7 } },
 };
 static struct cpb_pod_step steps[] = {
   { "make -j4", { 20, 9 } },
@@ -34,7 +43,10 @@ solver (void)
   struct cpb_pod_image img = {
     .name = "solver",
     .tag = "latest",
-    .from = { .kind = CPB_POD_FROM_RECIPE, .text = "recipe:debian", .ref = "debian", .pos = { 4, 11 } },
+    .from = { .kind = CPB_POD_FROM_RECIPE,
+              .text = "recipe:debian",
+              .ref = "debian",
+              .pos = { 4, 11 } },
     .capabilities = caps,
     .n_capabilities = 1,
     .pkg_manager = CPB_PKG_APT,
@@ -77,7 +89,8 @@ test_full (void)
           "ENV PATH=\"/opt/bin:$PATH\"\n"
           "ENV GREETING=\"say \\\"hi\\\" \\\\o/\"\n"
           "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
-          "--no-install-recommends make gcc-12 'libfoo>=1' && apt-get clean && rm -rf /var/lib/apt/lists/*\n"
+          "--no-install-recommends make gcc-12 'libfoo>=1' && apt-get clean && rm -rf "
+          "/var/lib/apt/lists/*\n"
           "COPY [\"files/0/in.csv\", \"/work/in.csv\"]\n"
           "COPY --chmod=0755 [\"files/1/solve\", \"/usr/local/bin/solve now\"]\n"
           "COPY --chmod=0644 [\"files/2/tool.tar.gz\", \"/opt/tool.tar.gz\"]\n"
@@ -102,7 +115,8 @@ test_full (void)
   ok (s && s->run_index == 2 && s->pos.line == 21, "a multi-line run step is one step");
   s = cpb_containerfile_step (cf, 4);
   ok (s && s->kind == CPB_CF_PACKAGES && s->pos.line == 10, "STEP 4 is the package install");
-  is_str (s ? s->what : NULL, "apt install make gcc-12 'libfoo>=1'", "described by manager and names");
+  is_str (s ? s->what : NULL, "apt install make gcc-12 'libfoo>=1'",
+          "described by manager and names");
   ok (cpb_containerfile_step (cf, 18) == NULL, "a step Podman adds (labels=) maps to nothing");
   ok (cpb_containerfile_step (cf, 0) == NULL, "step 0 does not exist");
 
@@ -136,13 +150,15 @@ test_managers_and_minimal (void)
   cpb_containerfile_free (TAKE_PTR (cf));
   img.pkg_manager = CPB_PKG_DNF;
   cpb_containerfile_render (&in, "pods.yaml", &cf, &err);
-  ok (strstr (cf->text, "RUN dnf install -y --setopt=install_weak_deps=False py3-numpy && dnf clean all\n")
-          != NULL,
+  ok (strstr (cf->text,
+              "RUN dnf install -y --setopt=install_weak_deps=False py3-numpy && dnf clean all\n") !=
+          NULL,
       "dnf without weak dependencies, cleaned");
   cpb_containerfile_free (TAKE_PTR (cf));
   img.n_packages = 0;
   cpb_containerfile_render (&in, "pods.yaml", &cf, &err);
-  is_str (cf->text, "# cpb: image 'tiny'\nFROM localhost/cpb-busybox\n", "a bare image is its FROM");
+  is_str (cf->text, "# cpb: image 'tiny'\nFROM localhost/cpb-busybox\n",
+          "a bare image is its FROM");
   is_int (cf->n_ctx, 1, "and its context only the Containerfile");
 }
 
@@ -161,7 +177,8 @@ test_errors (void)
   _cleanup_containerfile_ cpb_containerfile *cf = NULL;
   _cleanup_error_ cpb_error *err = NULL;
 
-  ok (cpb_containerfile_render (&in, "pods.yaml", &cf, &err) < 0, "a newline in an env value fails");
+  ok (cpb_containerfile_render (&in, "pods.yaml", &cf, &err) < 0,
+      "a newline in an env value fails");
   is_str (err ? err->msg : NULL, "pods.yaml:9:8: image 'bad': an env value cannot span lines",
           "pointing at the spec");
   ok (cf == NULL, "and returns nothing");
@@ -178,7 +195,8 @@ test_json_string (void)
   _cleanup_buf_ cpb_buf b = CPB_BUF_INIT;
 
   cpb_containerfile_json_string (&b, "a\"b\\c\td\x01");
-  is_str (b.data, "\"a\\\"b\\\\c\\td\\u0001\"", "JSON strings escape quotes, backslashes, controls");
+  is_str (b.data, "\"a\\\"b\\\\c\\td\\u0001\"",
+          "JSON strings escape quotes, backslashes, controls");
 }
 
 int
