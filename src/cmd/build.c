@@ -424,7 +424,8 @@ parse_args (int argc, char **argv, struct args *a)
 static void
 summary (const struct view *v, const struct args *a, const struct cpb_build_result *r)
 {
-  if (a->json)
+  /* Nothing was looked at (a spec or connection error): the error says it all. */
+  if (a->json || r->built + r->up_to_date + r->failed + r->skipped == 0)
     return;
   if (a->o.dry_run)
     fprintf (stderr, "%zu would build, %zu up to date\n", r->built, r->up_to_date);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Output lines kept per image to show with a failed step. */
 #define TAIL_LINES 20
@@ -144,6 +145,12 @@ prepare_job (struct builder *b, struct job *j, cpb_error **err)
       j->from_ref = cpb_xstrdup (img->from.ref ? img->from.ref : img->from.text);
       break;
     }
+  if (img->helper && (b->opts->helper_path == NULL || access (b->opts->helper_path, R_OK) < 0))
+    return cpb_error_set (err, CPB_ERR_INPUT,
+                          "%s:%u:%u: image '%s': helper: true, but there is no cpb-helper at '%s' "
+                          "(build it, or set CPB_HELPER)",
+                          b->spec->path, img->pos.line, img->pos.col, img->name,
+                          b->opts->helper_path ? b->opts->helper_path : "");
   if (fetch_urls (b, j, err) < 0)
     return -1;
   in.from = j->from_ref;
