@@ -14,29 +14,29 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage[]
-    = "Usage: cpb archive list [--namespace NS] [--archive DIR] [--json]\n"
-      "       cpb archive prune [--namespace NS] [--batch GLOB] (--older-than DURATION |\n"
-      "                         --keep-last N) [--dry-run] [--archive DIR] [--json]\n"
-      "       cpb archive verify BATCH [--task GLOB] [--namespace NS] [--archive DIR]\n"
-      "\n"
-      "list shows the batches of the archive store with their task counts and sizes.  prune\n"
-      "removes whole batches: those whose newest task finished more than DURATION ago (30d, 12h,\n"
-      "90m, 45s, 2w), or all but the N newest of each namespace.  verify checks every task\n"
-      "archive of BATCH against the manifest inside it (sizes and sha256 of every member).\n"
-      "\n"
-      "  --namespace NS       only this namespace (verify: default your login name)\n"
-      "  --batch GLOB         prune: only batches whose name matches GLOB\n"
-      "  --older-than DURATION  prune: batches finished longer ago than DURATION\n"
-      "  --keep-last N        prune: keep the N newest batches of each namespace\n"
-      "  -n, --dry-run        prune: say what would be removed, remove nothing\n"
-      "  -t, --task GLOB      verify: only tasks whose name matches GLOB\n"
-      "  --archive DIR        the archive store (default: $CPB_ARCHIVE_DIR, the config file,\n"
-      "                       or $XDG_DATA_HOME/cpb/archive)\n"
-      "  --json               print the result as JSON\n"
-      "  -h, --help           show this help\n"
-      "\n"
-      "Exit status: 0 success, 1 failure (verify: an archive does not match), 2 bad usage.\n";
+static const char usage[] =
+    "Usage: cpb archive list [--namespace NS] [--archive DIR] [--json]\n"
+    "       cpb archive prune [--namespace NS] [--batch GLOB] (--older-than DURATION |\n"
+    "                         --keep-last N) [--dry-run] [--archive DIR] [--json]\n"
+    "       cpb archive verify BATCH [--task GLOB] [--namespace NS] [--archive DIR]\n"
+    "\n"
+    "list shows the batches of the archive store with their task counts and sizes.  prune\n"
+    "removes whole batches: those whose newest task finished more than DURATION ago (30d, 12h,\n"
+    "90m, 45s, 2w), or all but the N newest of each namespace.  verify checks every task\n"
+    "archive of BATCH against the manifest inside it (sizes and sha256 of every member).\n"
+    "\n"
+    "  --namespace NS       only this namespace (verify: default your login name)\n"
+    "  --batch GLOB         prune: only batches whose name matches GLOB\n"
+    "  --older-than DURATION  prune: batches finished longer ago than DURATION\n"
+    "  --keep-last N        prune: keep the N newest batches of each namespace\n"
+    "  -n, --dry-run        prune: say what would be removed, remove nothing\n"
+    "  -t, --task GLOB      verify: only tasks whose name matches GLOB\n"
+    "  --archive DIR        the archive store (default: $CPB_ARCHIVE_DIR, the config file,\n"
+    "                       or $XDG_DATA_HOME/cpb/archive)\n"
+    "  --json               print the result as JSON\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 success, 1 failure (verify: an archive does not match), 2 bad usage.\n";
 
 struct archive_args
 {
@@ -100,15 +100,16 @@ parse_option (int c, struct archive_args *a, cpb_error **err)
 static int
 parse_args (int argc, char **argv, struct archive_args *a)
 {
-  static const struct option opts[]
-      = { { "namespace", required_argument, NULL, OPT_NAMESPACE },
-          { "archive", required_argument, NULL, OPT_ARCHIVE },
-          { "batch", required_argument, NULL, OPT_BATCH },
-          { "older-than", required_argument, NULL, OPT_OLDER },
-          { "keep-last", required_argument, NULL, OPT_KEEP },
-          { "dry-run", no_argument, NULL, 'n' },   { "task", required_argument, NULL, 't' },
-          { "json", no_argument, NULL, OPT_JSON }, { "help", no_argument, NULL, 'h' },
-          { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = { { "namespace", required_argument, NULL, OPT_NAMESPACE },
+                                        { "archive", required_argument, NULL, OPT_ARCHIVE },
+                                        { "batch", required_argument, NULL, OPT_BATCH },
+                                        { "older-than", required_argument, NULL, OPT_OLDER },
+                                        { "keep-last", required_argument, NULL, OPT_KEEP },
+                                        { "dry-run", no_argument, NULL, 'n' },
+                                        { "task", required_argument, NULL, 't' },
+                                        { "json", no_argument, NULL, OPT_JSON },
+                                        { "help", no_argument, NULL, 'h' },
+                                        { NULL, 0, NULL, 0 } };
   _cleanup_error_ cpb_error *err = NULL;
   int c;
 
@@ -151,7 +152,7 @@ print_batches (const struct cpb_store_batch *b, size_t n, bool json, const char 
           strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&b[i].newest, &tm));
           printf ("%s%s/%s\t%zu tasks (%zu done, %zu failed, %zu cancelled)\t%llu bytes\t%s\n",
                   verb, b[i].namespace, b[i].batch, b[i].tasks, b[i].done, b[i].failed,
-                  b[i].cancelled, (unsigned long long) b[i].bytes, when);
+                  b[i].cancelled, (unsigned long long)b[i].bytes, when);
         }
       return;
     }
@@ -163,11 +164,11 @@ print_batches (const struct cpb_store_batch *b, size_t n, bool json, const char 
       yajl_gen_map_open (g);
       cpb_json_gen_key_string (g, "namespace", b[i].namespace);
       cpb_json_gen_key_string (g, "batch", b[i].batch);
-      cpb_json_gen_key_int (g, "tasks", (int64_t) b[i].tasks);
-      cpb_json_gen_key_int (g, "done", (int64_t) b[i].done);
-      cpb_json_gen_key_int (g, "failed", (int64_t) b[i].failed);
-      cpb_json_gen_key_int (g, "cancelled", (int64_t) b[i].cancelled);
-      cpb_json_gen_key_int (g, "bytes", (int64_t) b[i].bytes);
+      cpb_json_gen_key_int (g, "tasks", (int64_t)b[i].tasks);
+      cpb_json_gen_key_int (g, "done", (int64_t)b[i].done);
+      cpb_json_gen_key_int (g, "failed", (int64_t)b[i].failed);
+      cpb_json_gen_key_int (g, "cancelled", (int64_t)b[i].cancelled);
+      cpb_json_gen_key_int (g, "bytes", (int64_t)b[i].bytes);
       cpb_json_gen_key_string (g, "newest", when);
       yajl_gen_map_close (g);
     }
@@ -215,8 +216,8 @@ do_verify (const struct archive_args *a, const char *root, cpb_error **err)
 
   if (a->batch == NULL)
     return cpb_error_set (err, CPB_ERR_INPUT, "verify needs a BATCH");
-  if (cpb_check_name ("namespace", ns, err) < 0 || cpb_check_name ("batch", a->batch, err) < 0
-      || cpb_store_list_tasks (root, ns, a->batch, &tasks, &n, err) < 0)
+  if (cpb_check_name ("namespace", ns, err) < 0 || cpb_check_name ("batch", a->batch, err) < 0 ||
+      cpb_store_list_tasks (root, ns, a->batch, &tasks, &n, err) < 0)
     return -1;
   for (size_t i = 0; i < n; i++)
     {

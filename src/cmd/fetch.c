@@ -14,28 +14,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[]
-    = "Usage: cpb fetch BATCH -o DIR [--task GLOB] [--state STATE] [--include PATTERN]\n"
-      "                 [--exclude PATTERN] [--namespace NS] [--archive DIR] [--force] [--json]\n"
-      "\n"
-      "Extract the archived outputs (and logs, under .cpb/) of the tasks of BATCH into\n"
-      "DIR/TASK/.  Members with absolute paths, '..', links leading out of DIR or device nodes\n"
-      "make the task's fetch fail, naming the member, and leave nothing of that task in DIR.\n"
-      "\n"
-      "  -o, --output DIR     where to put the tasks' directories (created if needed)\n"
-      "  -t, --task GLOB      only tasks whose name matches GLOB (repeatable)\n"
-      "  -s, --state STATE    only tasks that ended STATE: done, failed or cancelled\n"
-      "  -i, --include PATTERN  only members matching PATTERN (repeatable; globs as in outputs)\n"
-      "  -x, --exclude PATTERN  not members matching PATTERN (repeatable)\n"
-      "  --namespace NS       the batch's namespace (default: your login name)\n"
-      "  --archive DIR        the archive store (default: $CPB_ARCHIVE_DIR, the config file,\n"
-      "                       or $XDG_DATA_HOME/cpb/archive)\n"
-      "  -f, --force          replace DIR/TASK when it exists\n"
-      "  --json               print what was fetched as JSON\n"
-      "  -h, --help           show this help\n"
-      "\n"
-      "Exit status: 0 every selected task fetched, 1 a task could not be fetched or no task\n"
-      "matched, 2 bad usage.\n";
+static const char usage[] =
+    "Usage: cpb fetch BATCH -o DIR [--task GLOB] [--state STATE] [--include PATTERN]\n"
+    "                 [--exclude PATTERN] [--namespace NS] [--archive DIR] [--force] [--json]\n"
+    "\n"
+    "Extract the archived outputs (and logs, under .cpb/) of the tasks of BATCH into\n"
+    "DIR/TASK/.  Members with absolute paths, '..', links leading out of DIR or device nodes\n"
+    "make the task's fetch fail, naming the member, and leave nothing of that task in DIR.\n"
+    "\n"
+    "  -o, --output DIR     where to put the tasks' directories (created if needed)\n"
+    "  -t, --task GLOB      only tasks whose name matches GLOB (repeatable)\n"
+    "  -s, --state STATE    only tasks that ended STATE: done, failed or cancelled\n"
+    "  -i, --include PATTERN  only members matching PATTERN (repeatable; globs as in outputs)\n"
+    "  -x, --exclude PATTERN  not members matching PATTERN (repeatable)\n"
+    "  --namespace NS       the batch's namespace (default: your login name)\n"
+    "  --archive DIR        the archive store (default: $CPB_ARCHIVE_DIR, the config file,\n"
+    "                       or $XDG_DATA_HOME/cpb/archive)\n"
+    "  -f, --force          replace DIR/TASK when it exists\n"
+    "  --json               print what was fetched as JSON\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 every selected task fetched, 1 a task could not be fetched or no task\n"
+    "matched, 2 bad usage.\n";
 
 struct fetch_args
 {
@@ -81,14 +81,17 @@ parse_args (int argc, char **argv, struct fetch_args *a)
     OPT_ARCHIVE,
     OPT_JSON
   };
-  static const struct option opts[]
-      = { { "output", required_argument, NULL, 'o' },  { "task", required_argument, NULL, 't' },
-          { "state", required_argument, NULL, 's' },
-          { "include", required_argument, NULL, 'i' }, { "exclude", required_argument, NULL, 'x' },
-          { "namespace", required_argument, NULL, OPT_NAMESPACE },
-          { "archive", required_argument, NULL, OPT_ARCHIVE },
-          { "force", no_argument, NULL, 'f' },         { "json", no_argument, NULL, OPT_JSON },
-          { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = { { "output", required_argument, NULL, 'o' },
+                                        { "task", required_argument, NULL, 't' },
+                                        { "state", required_argument, NULL, 's' },
+                                        { "include", required_argument, NULL, 'i' },
+                                        { "exclude", required_argument, NULL, 'x' },
+                                        { "namespace", required_argument, NULL, OPT_NAMESPACE },
+                                        { "archive", required_argument, NULL, OPT_ARCHIVE },
+                                        { "force", no_argument, NULL, 'f' },
+                                        { "json", no_argument, NULL, OPT_JSON },
+                                        { "help", no_argument, NULL, 'h' },
+                                        { NULL, 0, NULL, 0 } };
   int c;
 
   /* 0, not 1: glibc then forgets main's '+' (stop at the first argument), so options may
@@ -144,7 +147,7 @@ parse_args (int argc, char **argv, struct fetch_args *a)
 static bool
 task_selected (const struct fetch_args *a, const struct cpb_task_manifest *m)
 {
-  if (a->state >= 0 && (int) m->state != a->state)
+  if (a->state >= 0 && (int)m->state != a->state)
     return false;
   if (a->tasks == NULL)
     return true;
@@ -170,13 +173,13 @@ fetch_task (const struct fetch_args *a, const char *root, const char *ns,
       yajl_gen_map_open (g);
       cpb_json_gen_key_string (g, "task", m->task);
       cpb_json_gen_key_string (g, "state", cpb_task_state_name (m->state));
-      cpb_json_gen_key_int (g, "files", r < 0 ? 0 : (int64_t) files);
+      cpb_json_gen_key_int (g, "files", r < 0 ? 0 : (int64_t)files);
       cpb_json_gen_key_string (g, "error", r < 0 ? err->msg : NULL);
       yajl_gen_map_close (g);
     }
   else if (r == 0)
-    printf ("%s\t%s\t%zu files\t%s/%s\n", m->task, cpb_task_state_name (m->state), files,
-            a->output, m->task);
+    printf ("%s\t%s\t%zu files\t%s/%s\n", m->task, cpb_task_state_name (m->state), files, a->output,
+            m->task);
   if (r < 0)
     cpb_cli_report ("fetch", err);
   return r;
@@ -191,9 +194,9 @@ fetch_batch (const struct fetch_args *a, cpb_error **err)
   struct cpb_task_manifest **tasks = NULL;
   size_t n = 0, matched = 0, failed = 0;
 
-  if (root == NULL || cpb_check_name ("namespace", ns, err) < 0
-      || cpb_check_name ("batch", a->batch, err) < 0
-      || cpb_store_list_tasks (root, ns, a->batch, &tasks, &n, err) < 0)
+  if (root == NULL || cpb_check_name ("namespace", ns, err) < 0 ||
+      cpb_check_name ("batch", a->batch, err) < 0 ||
+      cpb_store_list_tasks (root, ns, a->batch, &tasks, &n, err) < 0)
     return -1;
   if (g)
     yajl_gen_array_open (g);

@@ -125,8 +125,8 @@ config_set (const char *file, unsigned line, const char *key, const char *value,
     return cpb_error_set (err, CPB_ERR_INPUT, "%s:%u: unknown key '%s' (known: archive, state)",
                           file, line, key);
   if (*slot)
-    return cpb_error_set (err, CPB_ERR_INPUT, "%s:%u: '%s' already set on line %u", file, line,
-                          key, *slot_line);
+    return cpb_error_set (err, CPB_ERR_INPUT, "%s:%u: '%s' already set on line %u", file, line, key,
+                          *slot_line);
   if (value[0] == '\0')
     return cpb_error_set (err, CPB_ERR_INPUT, "%s:%u: '%s' has no value", file, line, key);
   *slot = config_path_value (file, line, key, value, err);
@@ -192,7 +192,7 @@ read_small_file (const char *path, char **ret_text, cpb_error **err)
     return cpb_error_set (err, CPB_ERR_INPUT, "'%s' is not a regular file of at most %d bytes",
                           path, CONFIG_MAX_SIZE);
   text = cpb_xmalloc (st.st_size + 1);
-  while (got < (size_t) st.st_size)
+  while (got < (size_t)st.st_size)
     {
       ssize_t n = read (fd, text + got, st.st_size - got);
       if (n < 0 && errno == EINTR)
@@ -238,8 +238,7 @@ absolute (const char *path)
 
 /* The one precedence rule: option > environment > config file > default under the data dir. */
 static char *
-resolve (const char *option, const char *env, int config_archive, const char *leaf,
-         cpb_error **err)
+resolve (const char *option, const char *env, int config_archive, const char *leaf, cpb_error **err)
 {
   const char *v = getenv (env);
   _cleanup_free_ char *cfg_path = NULL, *data = NULL;
@@ -285,7 +284,7 @@ cpb_default_namespace (void)
     return cpb_xstrdup (pw->pw_name);
   if (user && cpb_check_name ("namespace", user, NULL) == 0)
     return cpb_xstrdup (user);
-  return cpb_xasprintf ("uid-%u", (unsigned) geteuid ());
+  return cpb_xasprintf ("uid-%u", (unsigned)geteuid ());
 }
 
 int

@@ -234,10 +234,10 @@ gen_files (yajl_gen g, const struct cpb_task_manifest *m)
     {
       char mode[8];
 
-      snprintf (mode, sizeof mode, "%04o", (unsigned) (m->files[i].mode & 07777));
+      snprintf (mode, sizeof mode, "%04o", (unsigned)(m->files[i].mode & 07777));
       yajl_gen_map_open (g);
       cpb_json_gen_key_string (g, "path", m->files[i].path);
-      cpb_json_gen_key_int (g, "size", (int64_t) m->files[i].size);
+      cpb_json_gen_key_int (g, "size", (int64_t)m->files[i].size);
       cpb_json_gen_key_string (g, "sha256", m->files[i].sha256);
       cpb_json_gen_key_string (g, "mode", mode);
       yajl_gen_map_close (g);
@@ -269,7 +269,7 @@ cpb_task_manifest_to_json (const struct cpb_task_manifest *m, size_t *ret_len, c
   cpb_json_gen_key_int (g, "index", m->index);
   gen_params (g, m);
   cpb_json_gen_key (g, "command");
-  cpb_json_gen_strv (g, (const char *const *) m->command);
+  cpb_json_gen_strv (g, (const char *const *)m->command);
   cpb_json_gen_key (g, "image");
   yajl_gen_map_open (g);
   cpb_json_gen_key_string (g, "id", m->image_id);
@@ -311,13 +311,13 @@ manifest_files_from_json (const char *name, yajl_val arr, struct cpb_task_manife
       _cleanup_free_ char *clean = path ? cpb_store_clean_member (path) : NULL;
       int64_t size;
 
-      if (clean == NULL || strcmp (clean, path) != 0 || sha == NULL || strlen (sha) != 64
-          || !cpb_json_get_int64 (f, "size", &size) || size < 0)
+      if (clean == NULL || strcmp (clean, path) != 0 || sha == NULL || strlen (sha) != 64 ||
+          !cpb_json_get_int64 (f, "size", &size) || size < 0)
         return cpb_error_set (err, CPB_ERR_FAILED, "%s: files[%zu] is malformed", name, i);
       m->files[i].path = TAKE_PTR (clean);
-      m->files[i].size = (uint64_t) size;
+      m->files[i].size = (uint64_t)size;
       memcpy (m->files[i].sha256, sha, 65);
-      m->files[i].mode = mode ? (mode_t) strtoul (mode, NULL, 8) & 07777 : 0644;
+      m->files[i].mode = mode ? (mode_t)strtoul (mode, NULL, 8) & 07777 : 0644;
       m->n_files++;
     }
   return 0;
@@ -362,17 +362,17 @@ manifest_scalars_from_json (const char *name, yajl_val v, struct cpb_task_manife
   int64_t n;
 
   if (cpb_json_get_int64 (v, "index", &n))
-    m->index = (long) n;
+    m->index = (long)n;
   if (cpb_json_get_int64 (v, "exit_code", &n))
-    m->exit_code = (int) n;
+    m->exit_code = (int)n;
   if (cpb_json_get_int64 (v, "signal", &n))
-    m->signal = (int) n;
+    m->signal = (int)n;
   if (cpb_json_get_int64 (v, "attempt", &n))
-    m->attempt = (int) n;
+    m->attempt = (int)n;
   if (task_state_from_name (cpb_json_get_string (v, "state"), &m->state) < 0)
     return cpb_error_set (err, CPB_ERR_FAILED, "%s: missing or unknown 'state'", name);
-  if (parse_time (cpb_json_get_string (v, "started"), &m->started) < 0
-      || parse_time (cpb_json_get_string (v, "finished"), &m->finished) < 0)
+  if (parse_time (cpb_json_get_string (v, "started"), &m->started) < 0 ||
+      parse_time (cpb_json_get_string (v, "finished"), &m->finished) < 0)
     return cpb_error_set (err, CPB_ERR_FAILED, "%s: times must be RFC 3339 UTC", name);
   return 0;
 }
@@ -571,7 +571,7 @@ read_all (int fd, void *data, size_t len)
 
   while (got < len)
     {
-      ssize_t n = read (fd, (char *) data + got, len - got);
+      ssize_t n = read (fd, (char *)data + got, len - got);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -604,8 +604,7 @@ frame_emit (int fd, int type, mode_t mode, const char *name, uint64_t size, time
 /* The last failure of the child's work, for its error (cpb_sandbox_run hands it back). */
 static char child_message[MESSAGE_MAX];
 
-static int __attribute__ ((format (printf, 2, 3)))
-child_fail (int fd, const char *fmt, ...)
+static int __attribute__ ((format (printf, 2, 3))) child_fail (int fd, const char *fmt, ...)
 {
   va_list ap;
 
@@ -640,7 +639,7 @@ frame_read (int fd, struct frame *f, char *name, cpb_error **err)
     return cpb_error_errno (err, errno, "reading from the parsing child");
   if (f->magic != FRAME_MAGIC || f->name_len > MEMBER_PATH_MAX)
     return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child sent a malformed frame");
-  if (read_all (fd, name, f->name_len) != (ssize_t) f->name_len)
+  if (read_all (fd, name, f->name_len) != (ssize_t)f->name_len)
     return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child sent a truncated frame");
   name[f->name_len] = '\0';
   if (memchr (name, '\0', f->name_len))
@@ -655,7 +654,7 @@ frame_read_error (int fd, const struct frame *f, cpb_error **err)
   char msg[MESSAGE_MAX + 1];
   size_t len = f->size < MESSAGE_MAX ? f->size : MESSAGE_MAX;
 
-  if (read_all (fd, msg, len) != (ssize_t) len)
+  if (read_all (fd, msg, len) != (ssize_t)len)
     len = 0;
   msg[len] = '\0';
   return cpb_error_set (err, CPB_ERR_FAILED, "%s", len ? msg : "the parsing child failed");
@@ -746,8 +745,7 @@ filter_emit_file (struct archive *a, struct archive_entry *e, const char *name, 
   if (size < 0)
     return child_fail (out_fd, "member '%s' has no size", name);
   if (frame_emit (out_fd, FRAME_FILE, archive_entry_perm (e) & 0777, name, size,
-                  archive_entry_mtime (e), NULL)
-      < 0)
+                  archive_entry_mtime (e), NULL) < 0)
     return child_fail (out_fd, "writing the spool: %s", strerror (errno));
   while ((n = archive_read_data (a, buf, sizeof buf)) > 0)
     {
@@ -867,15 +865,15 @@ struct wentry
 
 struct cpb_store_writer
 {
-  char *dir;       /* ROOT/NS/BATCH */
+  char *dir; /* ROOT/NS/BATCH */
   char *task;
   struct cpb_task_manifest *m;
   char **outputs;
   struct wentry *entries;
   size_t n_entries;
   size_t n_logs;
-  int spool;       /* frames from the filter child */
-  int sock;        /* our end of the stream to the filter child */
+  int spool; /* frames from the filter child */
+  int sock;  /* our end of the stream to the filter child */
   pid_t child;
   bool fed;
   bool failed;
@@ -924,8 +922,8 @@ check_manifest_names (const struct cpb_task_manifest *m, cpb_error **err)
 {
   if (m->namespace == NULL || m->batch == NULL || m->task == NULL)
     return cpb_error_set (err, CPB_ERR_INPUT, "a task manifest needs namespace, batch and task");
-  if (cpb_check_name ("namespace", m->namespace, err) < 0
-      || cpb_check_name ("batch", m->batch, err) < 0 || cpb_check_name ("task", m->task, err) < 0)
+  if (cpb_check_name ("namespace", m->namespace, err) < 0 ||
+      cpb_check_name ("batch", m->batch, err) < 0 || cpb_check_name ("task", m->task, err) < 0)
     return -1;
   return 0;
 }
@@ -1079,8 +1077,8 @@ writer_check_log (cpb_store_writer *w, const char *name, cpb_error **err)
 
   if (w->failed || w->committed)
     return cpb_error_set (err, CPB_ERR_FAILED, "the archive writer is finished");
-  if (strcmp (name, "stdout") != 0 && strcmp (name, "stderr") != 0
-      && strcmp (name, "result.json") != 0)
+  if (strcmp (name, "stdout") != 0 && strcmp (name, "stderr") != 0 &&
+      strcmp (name, "result.json") != 0)
     return cpb_error_set (err, CPB_ERR_INPUT, "unknown log '%s'", name);
   for (size_t i = 0; i < w->n_entries; i++)
     if (strcmp (w->entries[i].path, path) == 0)
@@ -1140,8 +1138,8 @@ spool_check_name (cpb_store_writer *w, const char *name, cpb_error **err)
 {
   _cleanup_free_ char *clean = cpb_store_clean_member (name);
 
-  if (clean == NULL || clean[0] == '\0' || strcmp (clean, name) != 0 || is_reserved (name)
-      || !match_any (w->outputs, name))
+  if (clean == NULL || clean[0] == '\0' || strcmp (clean, name) != 0 || is_reserved (name) ||
+      !match_any (w->outputs, name))
     return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child sent an unexpected member '%s'",
                           name);
   return 0;
@@ -1160,7 +1158,7 @@ spool_file (cpb_store_writer *w, const struct frame *f, const char *name, cpb_er
   for (uint64_t left = f->size; left > 0;)
     {
       size_t chunk = left < sizeof buf ? left : sizeof buf;
-      if (read_all (w->spool, buf, chunk) != (ssize_t) chunk)
+      if (read_all (w->spool, buf, chunk) != (ssize_t)chunk)
         return cpb_error_set (err, CPB_ERR_FAILED, "member '%s' is truncated in the spool", name);
       cpb_sha256_update (h, buf, chunk);
       left -= chunk;
@@ -1182,7 +1180,7 @@ spool_link (cpb_store_writer *w, const struct frame *f, const char *name, cpb_er
 
   if (spool_check_name (w, name, err) < 0)
     return -1;
-  if (f->size > MEMBER_PATH_MAX || read_all (w->spool, target, f->size) != (ssize_t) f->size)
+  if (f->size > MEMBER_PATH_MAX || read_all (w->spool, target, f->size) != (ssize_t)f->size)
     return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child sent a malformed link");
   target[f->size] = '\0';
   /* A hard link to a kept file is stored as a second copy of it (links are never stored); a
@@ -1310,7 +1308,7 @@ writer_settle (cpb_store_writer *w)
 static int
 archive_put (struct archive *a, const void *data, size_t len, cpb_error **err)
 {
-  if (len && archive_write_data (a, data, len) != (la_ssize_t) len)
+  if (len && archive_write_data (a, data, len) != (la_ssize_t)len)
     return cpb_error_set (err, CPB_ERR_SYSTEM, "writing the archive: %s", archive_error_string (a));
   return 0;
 }
@@ -1356,7 +1354,7 @@ write_member (struct archive *a, const struct wentry *e, int spool, cpb_error **
   archive_entry_set_filetype (ae, e->source == SRC_NONE ? AE_IFDIR : AE_IFREG);
   archive_entry_set_perm (ae, e->mode);
   archive_entry_set_mtime (ae, e->mtime, 0);
-  archive_entry_set_size (ae, e->source == SRC_NONE ? 0 : (la_int64_t) e->size);
+  archive_entry_set_size (ae, e->source == SRC_NONE ? 0 : (la_int64_t)e->size);
   r = archive_write_header (a, ae);
   archive_entry_free (ae);
   if (r != ARCHIVE_OK)
@@ -1373,13 +1371,16 @@ static int
 write_tarball (cpb_store_writer *w, int fd, const char *json, size_t json_len, cpb_error **err)
 {
   _cleanup_archive_write_ struct archive *a = archive_write_new ();
-  struct wentry manifest = { .path = (char *) ".cpb/manifest.json", .source = SRC_MEM,
-                             .mode = 0644, .size = json_len, .mem = (char *) json };
+  struct wentry manifest = { .path = (char *)".cpb/manifest.json",
+                             .source = SRC_MEM,
+                             .mode = 0644,
+                             .size = json_len,
+                             .mem = (char *)json };
 
   manifest.mtime = w->m->finished ? w->m->finished : time (NULL);
-  if (archive_write_add_filter_zstd (a) != ARCHIVE_OK
-      || archive_write_set_format_pax_restricted (a) != ARCHIVE_OK
-      || archive_write_open_fd (a, fd) != ARCHIVE_OK)
+  if (archive_write_add_filter_zstd (a) != ARCHIVE_OK ||
+      archive_write_set_format_pax_restricted (a) != ARCHIVE_OK ||
+      archive_write_open_fd (a, fd) != ARCHIVE_OK)
     return cpb_error_set (err, CPB_ERR_SYSTEM, "cannot start the archive: %s",
                           archive_error_string (a));
   if (write_member (a, &manifest, w->spool, err) < 0)
@@ -1393,8 +1394,7 @@ write_tarball (cpb_store_writer *w, int fd, const char *json, size_t json_len, c
   return 0;
 }
 
-typedef int (*fill_fn) (cpb_store_writer *w, int fd, const char *json, size_t len,
-                        cpb_error **err);
+typedef int (*fill_fn) (cpb_store_writer *w, int fd, const char *json, size_t len, cpb_error **err);
 
 static int
 fill_json (cpb_store_writer *w, int fd, const char *json, size_t len, cpb_error **err)
@@ -1410,10 +1410,9 @@ static int
 replace_file (cpb_store_writer *w, const char *name, fill_fn fill, const char *json, size_t len,
               cpb_error **err)
 {
-  _cleanup_free_ char *tmp = cpb_xasprintf ("%s/.%s.tmp-%d", w->dir, name, (int) getpid ());
+  _cleanup_free_ char *tmp = cpb_xasprintf ("%s/.%s.tmp-%d", w->dir, name, (int)getpid ());
   _cleanup_free_ char *final = cpb_xasprintf ("%s/%s", w->dir, name);
-  _cleanup_close_ int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                                 0644);
+  _cleanup_close_ int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 
   if (fd < 0)
     return cpb_error_errno (err, errno, "cannot create '%s'", tmp);
@@ -1449,8 +1448,8 @@ writer_write_files (cpb_store_writer *w, char **ret_path, cpb_error **err)
   json_name = cpb_xasprintf ("%s.json", w->task);
   /* The tarball first: it is the truth, TASK.json only a copy for quick reads, and a crash
      between the two leaves a stale copy rather than a manifest without its archive. */
-  if (replace_file (w, tar_name, write_tarball, json, len, err) < 0
-      || replace_file (w, json_name, fill_json, json, len, err) < 0)
+  if (replace_file (w, tar_name, write_tarball, json, len, err) < 0 ||
+      replace_file (w, json_name, fill_json, json, len, err) < 0)
     return -1;
   dfd = open (w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || fsync (dfd) < 0)
@@ -1535,7 +1534,7 @@ read_bounded (const char *path, size_t max, char **ret, size_t *ret_len, cpb_err
     return cpb_error_errno (err, errno, "cannot open '%s'", path);
   if (fstat (fd, &st) < 0)
     return cpb_error_errno (err, errno, "cannot stat '%s'", path);
-  if (!S_ISREG (st.st_mode) || (uint64_t) st.st_size > max)
+  if (!S_ISREG (st.st_mode) || (uint64_t)st.st_size > max)
     return cpb_error_set (err, CPB_ERR_FAILED, "'%s' is not a regular file of at most %zu bytes",
                           path, max);
   text = cpb_xmalloc (st.st_size + 1);
@@ -1570,8 +1569,8 @@ has_suffix (const char *s, const char *suffix)
 static int
 manifest_cmp (const void *pa, const void *pb)
 {
-  const struct cpb_task_manifest *a = *(const struct cpb_task_manifest *const *) pa;
-  const struct cpb_task_manifest *b = *(const struct cpb_task_manifest *const *) pb;
+  const struct cpb_task_manifest *a = *(const struct cpb_task_manifest *const *)pa;
+  const struct cpb_task_manifest *b = *(const struct cpb_task_manifest *const *)pb;
 
   if (a->index != b->index)
     return a->index < b->index ? -1 : 1;
@@ -1589,8 +1588,8 @@ cpb_store_list_tasks (const char *root, const char *ns, const char *batch,
   struct dirent *de;
 
   if (d == NULL && errno == ENOENT)
-    return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no batch '%s' in namespace '%s' of '%s'",
-                          batch, ns, root);
+    return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no batch '%s' in namespace '%s' of '%s'", batch,
+                          ns, root);
   if (d == NULL)
     return cpb_error_errno (err, errno, "cannot open '%s'", dir);
   while ((de = readdir (d)))
@@ -1641,8 +1640,8 @@ batch_scan (const char *root, struct cpb_store_batch *b, cpb_error **err)
   if (fstat (dirfd (d), &st) == 0)
     b->newest = st.st_mtime;
   while ((de = readdir (d)))
-    if (de->d_name[0] != '.' && fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
-        && S_ISREG (st.st_mode))
+    if (de->d_name[0] != '.' && fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG (st.st_mode))
       b->bytes += st.st_size;
   if (cpb_store_list_tasks (root, b->namespace, b->batch, &tasks, &b->tasks, err) < 0)
     return -1;
@@ -1681,15 +1680,16 @@ list_namespace (const char *root, const char *ns, struct cpb_store_batch **v, si
   struct dirent *de;
 
   if (d == NULL)
-    return errno == ENOENT || errno == ENOTDIR ? 0
-                                               : cpb_error_errno (err, errno, "cannot open '%s'", dir);
+    return errno == ENOENT || errno == ENOTDIR
+               ? 0
+               : cpb_error_errno (err, errno, "cannot open '%s'", dir);
   while ((de = readdir (d)))
     {
       struct cpb_store_batch *b;
       struct stat st;
 
-      if (de->d_name[0] == '.' || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
-          || !S_ISDIR (st.st_mode))
+      if (de->d_name[0] == '.' || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+          !S_ISDIR (st.st_mode))
         continue;
       *v = cpb_xrealloc (*v, (*n + 1) * sizeof **v);
       b = &(*v)[(*n)++];
@@ -1760,7 +1760,7 @@ verify_hash_member (struct archive *a, const char *name, int out_fd)
   if (n < 0)
     return child_fail (out_fd, "member '%s': %s", name, archive_error_string (a));
   cpb_sha256_finish (TAKE_PTR (h), hex);
-  return frame_emit (out_fd, FRAME_HASH, 0, name, 64, (time_t) size, hex);
+  return frame_emit (out_fd, FRAME_HASH, 0, name, 64, (time_t)size, hex);
 }
 
 static int
@@ -1861,7 +1861,7 @@ verify_frame (int fd, const struct frame *f, const char *name, void *data, cpb_e
   if (f->type == FRAME_MANIFEST && v->m == NULL && f->size <= MANIFEST_MAX)
     {
       text = cpb_xmalloc (f->size + 1);
-      if (read_all (fd, text, f->size) != (ssize_t) f->size)
+      if (read_all (fd, text, f->size) != (ssize_t)f->size)
         return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child sent a truncated manifest");
       if (cpb_task_manifest_from_json (".cpb/manifest.json", text, f->size, &v->m, err) < 0)
         return -1;
@@ -1875,7 +1875,7 @@ verify_frame (int fd, const struct frame *f, const char *name, void *data, cpb_e
     if (!v->seen[i] && strcmp (v->m->files[i].path, name) == 0)
       {
         v->seen[i] = true;
-        if (v->m->files[i].size != (uint64_t) f->mtime || strcmp (v->m->files[i].sha256, hex))
+        if (v->m->files[i].size != (uint64_t)f->mtime || strcmp (v->m->files[i].sha256, hex))
           return cpb_error_set (err, CPB_ERR_FAILED, "member '%s' does not match the manifest",
                                 name);
         return 0;
@@ -1951,7 +1951,8 @@ refusal (struct archive_entry *e, const char *raw, const char *clean)
       if (sym == NULL || sym[0] == '/')
         return "symbolic link to an absolute path";
       sym_clean = cpb_store_clean_member (sym);
-      return sym_clean == NULL || sym_clean[0] == '\0' ? "symbolic link out of the directory" : NULL;
+      return sym_clean == NULL || sym_clean[0] == '\0' ? "symbolic link out of the directory"
+                                                       : NULL;
     default:
       return "device node, fifo or socket";
     }
@@ -2005,8 +2006,8 @@ extract_member (struct archive *a, struct archive *disk, struct archive_entry *e
       archive_entry_set_hardlink (e, hard);
     }
   archive_entry_set_pathname (e, clean);
-  archive_entry_set_perm (e, (archive_entry_perm (e) & 0777)
-                                 | (archive_entry_filetype (e) == AE_IFDIR ? 0700 : 0600));
+  archive_entry_set_perm (e, (archive_entry_perm (e) & 0777) |
+                                 (archive_entry_filetype (e) == AE_IFDIR ? 0700 : 0600));
   if (archive_write_header (disk, e) < ARCHIVE_OK)
     return child_fail (out_fd, "refusing member '%s': %s", raw, archive_error_string (disk));
   if (archive_entry_filetype (e) == AE_IFREG)
@@ -2025,10 +2026,9 @@ extract_members (int in_fd, const struct cpb_fetch_options *o)
 
   /* libarchive's own guards on top of refusal(): no '..', no absolute names, never write
      through a symbolic link, never restore owners or set-id bits. */
-  archive_write_disk_set_options (disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM
-                                            | ARCHIVE_EXTRACT_SECURE_SYMLINKS
-                                            | ARCHIVE_EXTRACT_SECURE_NODOTDOT
-                                            | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+  archive_write_disk_set_options (
+      disk, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
   if (open_task_archive (a, in_fd, -1) < 0)
     return -1;
   while ((r = archive_read_next_header (a, &e)) != ARCHIVE_EOF)
@@ -2042,7 +2042,7 @@ extract_members (int in_fd, const struct cpb_fetch_options *o)
     }
   if (archive_write_close (disk) != ARCHIVE_OK)
     return child_fail (-1, "%s", archive_error_string (disk));
-  return (int) files;
+  return (int)files;
 }
 
 /* In the sandbox: extract the archive on IN_FD into the directory OUT_FD; the result is the
@@ -2138,15 +2138,15 @@ cpb_store_extract (const char *archive_path, const char *dest, const char *task,
   if (sfd < 0 || afd < 0)
     cpb_error_errno (err, errno, "cannot open '%s'", sfd < 0 ? staging : archive_path);
   else
-    files = cpb_sandbox_run (extract_child, (void *) opts, afd, sfd, err);
-  if (files < 0 || fchmod (sfd, 0755) < 0
-      || extract_install (dest, staging, final, opts->force, err) < 0)
+    files = cpb_sandbox_run (extract_child, (void *)opts, afd, sfd, err);
+  if (files < 0 || fchmod (sfd, 0755) < 0 ||
+      extract_install (dest, staging, final, opts->force, err) < 0)
     {
       remove_tree (staging);
       return cpb_error_prefix (err, "task '%s'", task);
     }
   if (ret_files)
-    *ret_files = (size_t) files;
+    *ret_files = (size_t)files;
   return 0;
 }
 
@@ -2155,7 +2155,11 @@ cpb_store_extract (const char *archive_path, const char *dest, const char *task,
 int
 cpb_parse_duration (const char *text, time_t *ret, cpb_error **err)
 {
-  static const struct { char unit; long seconds; } units[] = {
+  static const struct
+  {
+    char unit;
+    long seconds;
+  } units[] = {
     { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 },
   };
   char *end;
@@ -2186,7 +2190,7 @@ prune_selects (const struct cpb_prune_rule *rule, const struct cpb_store_batch *
 {
   if (rule->batch_glob && fnmatch (rule->batch_glob, b->batch, 0) != 0)
     return false;
-  if (rule->keep_last >= 0 && rank < (size_t) rule->keep_last)
+  if (rule->keep_last >= 0 && rank < (size_t)rule->keep_last)
     return false;
   if (rule->older_than > 0 && b->newest > now - rule->older_than)
     return false;
@@ -2197,8 +2201,8 @@ static int
 prune_batch (const char *root, const struct cpb_store_batch *b, cpb_error **err)
 {
   _cleanup_free_ char *dir = cpb_xasprintf ("%s/%s/%s", root, b->namespace, b->batch);
-  _cleanup_free_ char *hidden
-      = cpb_xasprintf ("%s/%s/.%s.prune-%d", root, b->namespace, b->batch, (int) getpid ());
+  _cleanup_free_ char *hidden =
+      cpb_xasprintf ("%s/%s/.%s.prune-%d", root, b->namespace, b->batch, (int)getpid ());
 
   if (rename (dir, hidden) < 0)
     return cpb_error_errno (err, errno, "cannot rename '%s'", dir);
@@ -2218,9 +2222,8 @@ sweep_leftovers (const char *dir, time_t now)
   struct stat st;
 
   while (d && (de = readdir (d)))
-    if (de->d_name[0] == '.' && (strstr (de->d_name, ".tmp-") || strstr (de->d_name, ".prune-"))
-        && fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
-        && st.st_mtime < now - 86400)
+    if (de->d_name[0] == '.' && (strstr (de->d_name, ".tmp-") || strstr (de->d_name, ".prune-")) &&
+        fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime < now - 86400)
       remove_tree_at (dirfd (d), de->d_name);
 }
 

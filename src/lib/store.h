@@ -41,7 +41,7 @@ struct cpb_kv
 /* One member of a task archive (outputs and logs; not the manifest itself). */
 struct cpb_manifest_file
 {
-  char *path;  /* relative, '/'-separated, no '.' or '..' components */
+  char *path; /* relative, '/'-separated, no '.' or '..' components */
   uint64_t size;
   char sha256[65];
   mode_t mode; /* permission bits only */
@@ -54,20 +54,20 @@ struct cpb_task_manifest
   char *namespace;
   char *batch;
   char *task;
-  long index;              /* position of the task in the expanded workload */
-  struct cpb_kv *params;   /* in the order of the workload's parameters */
+  long index;            /* position of the task in the expanded workload */
+  struct cpb_kv *params; /* in the order of the workload's parameters */
   size_t n_params;
-  char **command;          /* argv, NULL-terminated (may be NULL) */
+  char **command; /* argv, NULL-terminated (may be NULL) */
   char *image_id;
   char *image_digest;
   char *node;
   enum cpb_task_state state;
   int exit_code;
-  int signal;              /* 0 unless the task died of a signal */
-  int attempt;             /* 1 for the first */
-  time_t started;          /* RFC 3339 UTC in JSON; 0 when unknown */
+  int signal;     /* 0 unless the task died of a signal */
+  int attempt;    /* 1 for the first */
+  time_t started; /* RFC 3339 UTC in JSON; 0 when unknown */
   time_t finished;
-  bool has_helper;         /* the helper's figures below are known */
+  bool has_helper; /* the helper's figures below are known */
   double wall_seconds;
   double user_seconds;
   double sys_seconds;
@@ -176,8 +176,8 @@ struct cpb_store_batch
   size_t done;
   size_t failed;
   size_t cancelled;
-  uint64_t bytes;   /* on disk: tarballs and manifests */
-  time_t newest;    /* the latest `finished` of its tasks (directory mtime when none) */
+  uint64_t bytes; /* on disk: tarballs and manifests */
+  time_t newest;  /* the latest `finished` of its tasks (directory mtime when none) */
 };
 
 /* The batches under ROOT (of namespace NS when not NULL), sorted by namespace then newest
@@ -208,10 +208,10 @@ int cpb_store_extract (const char *archive_path, const char *dest, const char *t
 
 struct cpb_prune_rule
 {
-  const char *ns;          /* only this namespace (NULL: all) */
-  const char *batch_glob;  /* only batches matching (NULL: all) */
-  time_t older_than;       /* prune batches whose newest task finished before now - this (0: off) */
-  long keep_last;          /* keep the N newest batches of each namespace (-1: off) */
+  const char *ns;         /* only this namespace (NULL: all) */
+  const char *batch_glob; /* only batches matching (NULL: all) */
+  time_t older_than;      /* prune batches whose newest task finished before now - this (0: off) */
+  long keep_last;         /* keep the N newest batches of each namespace (-1: off) */
   bool dry_run;
 };
 

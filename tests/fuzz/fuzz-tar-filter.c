@@ -29,8 +29,8 @@ check (bool cond)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static char *const outputs[] = { (char *) "out/**/*.csv", (char *) "results", (char *) "**/keep",
-                                   (char *) "[a-c]?", NULL };
+  static char *const outputs[] = { (char *)"out/**/*.csv", (char *)"results", (char *)"**/keep",
+                                   (char *)"[a-c]?", NULL };
   int in, out, r;
   off_t produced;
 
@@ -39,14 +39,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   in = memfd_create ("fuzz-in", MFD_CLOEXEC);
   out = memfd_create ("fuzz-out", MFD_CLOEXEC);
   check (in >= 0 && out >= 0);
-  check (write (in, data, size) == (ssize_t) size);
+  check (write (in, data, size) == (ssize_t)size);
   check (lseek (in, 0, SEEK_SET) == 0);
   r = cpb_store_filter_for_fuzzing (in, out, outputs);
   check (r == 0 || r == -1);
   produced = lseek (out, 0, SEEK_END);
   /* Kept contents come out of the input: frames add a bounded header per member, and a
      tar member takes at least one 512-byte header in the input. */
-  check (produced >= 0 && (size_t) produced <= size + (size / 512 + 2) * (32 + 4096 + 4096));
+  check (produced >= 0 && (size_t)produced <= size + (size / 512 + 2) * (32 + 4096 + 4096));
   close (in);
   close (out);
   return 0;

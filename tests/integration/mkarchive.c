@@ -18,12 +18,13 @@
 int
 main (int argc, char **argv)
 {
-  static const struct option opts[]
-      = { { "root", required_argument, NULL, 'r' },     { "ns", required_argument, NULL, 'n' },
-          { "batch", required_argument, NULL, 'b' },    { "task", required_argument, NULL, 't' },
-          { "state", required_argument, NULL, 's' },    { "index", required_argument, NULL, 'i' },
-          { "finished", required_argument, NULL, 'f' }, { "stdout", required_argument, NULL, 'o' },
-          { "output", required_argument, NULL, 'g' },   { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = {
+    { "root", required_argument, NULL, 'r' },     { "ns", required_argument, NULL, 'n' },
+    { "batch", required_argument, NULL, 'b' },    { "task", required_argument, NULL, 't' },
+    { "state", required_argument, NULL, 's' },    { "index", required_argument, NULL, 'i' },
+    { "finished", required_argument, NULL, 'f' }, { "stdout", required_argument, NULL, 'o' },
+    { "output", required_argument, NULL, 'g' },   { NULL, 0, NULL, 0 }
+  };
   struct cpb_task_manifest m = { .attempt = 1, .exit_code = 0 };
   _cleanup_error_ cpb_error *err = NULL;
   _cleanup_store_writer_ cpb_store_writer *w = NULL;
@@ -36,13 +37,28 @@ main (int argc, char **argv)
   while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1)
     switch (c)
       {
-      case 'r': root = optarg; break;
-      case 'n': m.namespace = optarg; break;
-      case 'b': m.batch = optarg; break;
-      case 't': m.task = optarg; break;
-      case 'i': m.index = atol (optarg); break;
-      case 'f': m.finished = atoll (optarg); m.started = m.finished - 1; break;
-      case 'o': out_text = optarg; break;
+      case 'r':
+        root = optarg;
+        break;
+      case 'n':
+        m.namespace = optarg;
+        break;
+      case 'b':
+        m.batch = optarg;
+        break;
+      case 't':
+        m.task = optarg;
+        break;
+      case 'i':
+        m.index = atol (optarg);
+        break;
+      case 'f':
+        m.finished = atoll (optarg);
+        m.started = m.finished - 1;
+        break;
+      case 'o':
+        out_text = optarg;
+        break;
       case 'g':
         if (n_out < 63)
           outputs[n_out++] = optarg;
@@ -59,9 +75,9 @@ main (int argc, char **argv)
   if (root == NULL)
     return 2;
   w = cpb_store_writer_new (root, &m, outputs, &err);
-  if (w == NULL || cpb_store_writer_feed_fd (w, 0, &err) < 0
-      || cpb_store_writer_add_log (w, "stdout", out_text, strlen (out_text), &err) < 0
-      || cpb_store_writer_commit (w, &path, &err) < 0)
+  if (w == NULL || cpb_store_writer_feed_fd (w, 0, &err) < 0 ||
+      cpb_store_writer_add_log (w, "stdout", out_text, strlen (out_text), &err) < 0 ||
+      cpb_store_writer_commit (w, &path, &err) < 0)
     {
       fprintf (stderr, "mkarchive: %s\n", err ? err->msg : "failed");
       return 1;

@@ -15,8 +15,7 @@ test_config_parse (void)
   struct cpb_config cfg;
 
   ok (cpb_config_parse ("c", "# comment\n\n  archive = /srv/cpb/archive  \nstate=~/s.db\n", &cfg,
-                        &err)
-          == 0,
+                        &err) == 0,
       "a config with comments, blanks and spaces parses");
   is_str (cfg.archive, "/srv/cpb/archive", "archive is trimmed");
   ok (cfg.state && cfg.state[0] == '/' && strstr (cfg.state, "/s.db"), "'~/' is expanded");
@@ -100,7 +99,8 @@ test_names (void)
   ok (cpb_check_name ("batch", "sweep-2024.01_a", &err) == 0, "letters, digits, . _ - are fine");
   ok (cpb_check_name ("batch", "..", &err) < 0, "'..' is refused");
   ok (cpb_check_name ("task", "a/b", &err) < 0, "a slash is refused");
-  is_str (err->msg, "task name 'a/b' may only hold letters, digits, '.', '_' and '-'", "saying why");
+  is_str (err->msg, "task name 'a/b' may only hold letters, digits, '.', '_' and '-'",
+          "saying why");
   ok (cpb_check_name ("task", ".hidden", &err) < 0, "a leading dot is refused");
   ok (cpb_check_name ("task", "", &err) < 0, "an empty name is refused");
 }

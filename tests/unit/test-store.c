@@ -84,7 +84,7 @@ write_file (const char *path, const void *data, size_t len)
 {
   int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-  if (fd < 0 || write (fd, data, len) != (ssize_t) len)
+  if (fd < 0 || write (fd, data, len) != (ssize_t)len)
     abort ();
   close (fd);
 }
@@ -171,16 +171,31 @@ test_clean_member (void)
 static struct cpb_task_manifest *
 sample_manifest (const char *task, enum cpb_task_state state, time_t finished)
 {
-  static struct cpb_kv params[] = { { (char *) "alpha", (char *) "0.5" },
-                                    { (char *) "seed", (char *) "7" } };
-  static char *cmd[] = { (char *) "sh", (char *) "-c", (char *) "run", NULL };
+  static struct cpb_kv params[] = { { (char *)"alpha", (char *)"0.5" },
+                                    { (char *)"seed", (char *)"7" } };
+  static char *cmd[] = { (char *)"sh", (char *)"-c", (char *)"run", NULL };
   struct cpb_task_manifest m = {
-    .namespace = (char *) "alice", .batch = (char *) "sweep", .task = (char *) task,
-    .index = 3, .params = params, .n_params = 2, .command = cmd,
-    .image_id = (char *) "0123abcd", .image_digest = (char *) "sha256:feed", .node = (char *) "lab3",
-    .state = state, .exit_code = state == CPB_TASK_DONE ? 0 : 2, .attempt = 2,
-    .started = finished - 60, .finished = finished, .has_helper = true, .wall_seconds = 1.5,
-    .user_seconds = 1.25, .sys_seconds = 0.125, .max_rss_kib = 2048, .timed_out = false,
+    .namespace = (char *)"alice",
+    .batch = (char *)"sweep",
+    .task = (char *)task,
+    .index = 3,
+    .params = params,
+    .n_params = 2,
+    .command = cmd,
+    .image_id = (char *)"0123abcd",
+    .image_digest = (char *)"sha256:feed",
+    .node = (char *)"lab3",
+    .state = state,
+    .exit_code = state == CPB_TASK_DONE ? 0 : 2,
+    .attempt = 2,
+    .started = finished - 60,
+    .finished = finished,
+    .has_helper = true,
+    .wall_seconds = 1.5,
+    .user_seconds = 1.25,
+    .sys_seconds = 0.125,
+    .max_rss_kib = 2048,
+    .timed_out = false,
   };
 
   return cpb_task_manifest_dup (&m);
@@ -202,16 +217,21 @@ static const struct member container_stream[] = {
   { 'f', "../escape", "evil\n" },
   { 'c', "./out/dev", NULL },
 };
-static char *const outputs[] = { (char *) "out/**/*.csv", (char *) "results", (char *) "out/hard",
-                                 (char *) "link", (char *) ".cpb/**", (char *) "out/dev", NULL };
+static char *const outputs[] = { (char *)"out/**/*.csv",
+                                 (char *)"results",
+                                 (char *)"out/hard",
+                                 (char *)"link",
+                                 (char *)".cpb/**",
+                                 (char *)"out/dev",
+                                 NULL };
 
 /* Write ROOT/alice/sweep/TASK from the container stream fed in CHUNK-byte pieces. */
 static int
 write_task (const char *root, const char *task, size_t chunk, time_t finished, cpb_error **err)
 {
   _cleanup_store_writer_ cpb_store_writer *w = NULL;
-  _cleanup_task_manifest_ struct cpb_task_manifest *m
-      = sample_manifest (task, CPB_TASK_DONE, finished);
+  _cleanup_task_manifest_ struct cpb_task_manifest *m =
+      sample_manifest (task, CPB_TASK_DONE, finished);
   _cleanup_free_ char *tar = NULL;
   size_t len;
 
@@ -223,8 +243,8 @@ write_task (const char *root, const char *task, size_t chunk, time_t finished, c
   for (size_t off = 0; off < len; off += chunk)
     if (cpb_store_writer_feed (w, tar + off, off + chunk < len ? chunk : len - off, err) < 0)
       return -1;
-  if (cpb_store_writer_add_log (w, "stdout", "hello\n", 6, err) < 0
-      || cpb_store_writer_add_log (w, "stderr", "", 0, err) < 0)
+  if (cpb_store_writer_add_log (w, "stdout", "hello\n", 6, err) < 0 ||
+      cpb_store_writer_add_log (w, "stderr", "", 0, err) < 0)
     return -1;
   return cpb_store_writer_commit (w, NULL, err);
 }
@@ -237,8 +257,8 @@ test_writer (const char *root)
   _cleanup_free_ char *tarball = cpb_store_task_path (root, "alice", "sweep", "t1", false);
   _cleanup_task_manifest_ struct cpb_task_manifest *m = NULL;
   char hex[65];
-  const char *want[] = { ".cpb/stderr", ".cpb/stdout", "out/a.csv", "out/hard", "out/sub/c.csv",
-                         "results/r1" };
+  const char *want[] = { ".cpb/stderr", ".cpb/stdout",   "out/a.csv",
+                         "out/hard",    "out/sub/c.csv", "results/r1" };
   bool same = true;
 
   ok (write_task (root, "t1", 7, 1700000000, &err) == 0, "a task archive is written from a stream "
@@ -274,8 +294,8 @@ test_atomic (const char *root)
   _cleanup_error_ cpb_error *err = NULL;
   _cleanup_free_ char *tarball = cpb_store_task_path (root, "alice", "sweep", "t1", false);
   _cleanup_free_ char *dir = cpb_xasprintf ("%s/alice/sweep", root);
-  _cleanup_task_manifest_ struct cpb_task_manifest *m
-      = sample_manifest ("t1", CPB_TASK_FAILED, 1700000500);
+  _cleanup_task_manifest_ struct cpb_task_manifest *m =
+      sample_manifest ("t1", CPB_TASK_FAILED, 1700000500);
   _cleanup_free_ char *tar = NULL, *before = NULL, *after = NULL, *names = NULL;
   cpb_store_writer *w;
   size_t len;
@@ -323,7 +343,7 @@ test_verify_tampered (const char *root)
   _cleanup_free_ char *path = cpb_xasprintf ("%s/tampered.tar.zst", root);
   _cleanup_free_ char *json = NULL, *tar = NULL;
   _cleanup_task_manifest_ struct cpb_task_manifest *m = sample_manifest ("t9", CPB_TASK_DONE, 1);
-  struct cpb_manifest_file f = { (char *) "x", 3, "", 0644 };
+  struct cpb_manifest_file f = { (char *)"x", 3, "", 0644 };
   size_t len;
 
   memset (f.sha256, 'a', 64);
@@ -384,7 +404,8 @@ test_extract_hostile (const char *root)
   const struct member hard[] = { { 'h', "h", "../outside" } };
   const struct member device[] = { { 'c', "dev", NULL } };
   /* A link that stays inside passes refusal(); writing through it is libarchive's guard. */
-  const struct member via_link[] = { { 'd', "sub", NULL }, { 's', "l", "sub" },
+  const struct member via_link[] = { { 'd', "sub", NULL },
+                                     { 's', "l", "sub" },
                                      { 'f', "l/x", "through a link" } };
   struct stat st;
 
@@ -406,7 +427,7 @@ test_extract_filters (const char *root)
   _cleanup_free_ char *dest = cpb_xasprintf ("%s-fetched", root);
   _cleanup_free_ char *task_dir = cpb_xasprintf ("%s/t1", dest);
   _cleanup_free_ char *a = NULL, *a_path = cpb_xasprintf ("%s/out/a.csv", task_dir);
-  char *inc[] = { (char *) "out", NULL }, *exc[] = { (char *) "**/c.csv", NULL };
+  char *inc[] = { (char *)"out", NULL }, *exc[] = { (char *)"**/c.csv", NULL };
   struct cpb_fetch_options opts = { inc, exc, false };
   size_t files = 0;
 
@@ -418,14 +439,16 @@ test_extract_filters (const char *root)
   ok (!exists (task_dir, "out/sub/c.csv") && !exists (task_dir, "results"), "not the others");
   a = read_text (a_path);
   is_str (a, "1,2,3\n", "with their contents");
-  ok (cpb_store_extract (tarball, dest, "t1", &opts, NULL, &err) < 0, "an existing task dir is kept");
+  ok (cpb_store_extract (tarball, dest, "t1", &opts, NULL, &err) < 0,
+      "an existing task dir is kept");
   ok (err && strstr (err->msg, "already exists"), "and the user told");
   opts.includes = NULL;
   opts.excludes = NULL;
   opts.force = true;
   ok (cpb_store_extract (tarball, dest, "t1", &opts, &files, &err) == 0, "--force replaces it");
   is_int (files, 7, "all six files and the manifest this time");
-  ok (exists (task_dir, ".cpb/manifest.json") && exists (task_dir, "results/r1"), "logs, manifest too");
+  ok (exists (task_dir, ".cpb/manifest.json") && exists (task_dir, "results/r1"),
+      "logs, manifest too");
   {
     _cleanup_free_ char *names = dir_names (dest);
     is_str (names, "t1", "no staging or old directory is left");
@@ -452,8 +475,8 @@ test_list_and_prune (const char *root)
   for (int i = 0; i < 2; i++)
     {
       _cleanup_store_writer_ cpb_store_writer *w = NULL;
-      _cleanup_task_manifest_ struct cpb_task_manifest *m
-          = sample_manifest ("t1", CPB_TASK_FAILED, i ? 1800000000 : 1600000000);
+      _cleanup_task_manifest_ struct cpb_task_manifest *m =
+          sample_manifest ("t1", CPB_TASK_FAILED, i ? 1800000000 : 1600000000);
       free (m->batch);
       m->batch = cpb_xstrdup (i ? "newer" : "older");
       w = cpb_store_writer_new (root, m, NULL, &err);
@@ -473,7 +496,8 @@ test_list_and_prune (const char *root)
 
   rule.keep_last = 2;
   rule.dry_run = true;
-  ok (cpb_store_prune (root, &rule, 1900000000, &b, &n, &err) == 0, "prune --keep-last 2 --dry-run");
+  ok (cpb_store_prune (root, &rule, 1900000000, &b, &n, &err) == 0,
+      "prune --keep-last 2 --dry-run");
   ok (n == 1 && strcmp (b[0].batch, "older") == 0, "would remove the oldest");
   cpb_store_batches_free (b, n);
   ok (exists (root, "alice/older/t1.json"), "but a dry run removes nothing");
@@ -498,7 +522,8 @@ test_list_and_prune (const char *root)
     _cleanup_free_ char *ns = cpb_xasprintf ("%s/alice", root);
     _cleanup_free_ char *names = dir_names (ns);
     is_str (names, "newer", "no hidden leftovers, an interrupted prune's included");
-    ok (!exists (root, "alice/newer/.t1.tar.zst.tmp-4242"), "a crashed writer's temporary is swept");
+    ok (!exists (root, "alice/newer/.t1.tar.zst.tmp-4242"),
+        "a crashed writer's temporary is swept");
   }
 }
 
