@@ -565,6 +565,7 @@ next_job (struct builder *b, bool *ret_any_left)
           j->state = JOB_FAILED;
           b->result.skipped++;
           emit (b, &ev);
+          pthread_cond_broadcast (&b->changed);
           i = (size_t)-1; /* a settled job may settle others: look again */
           continue;
         }
