@@ -124,7 +124,7 @@ main (int argc, char **argv)
           return CPB_EXIT_OK;
         }
       help_argv[0] = (char *) verb->name;
-      optind = 1;
+      optind = 0;
       return verb->fn (2, help_argv, &g);
     }
 
@@ -137,6 +137,8 @@ main (int argc, char **argv)
 
   argc -= optind;
   argv += optind;
-  optind = 1; /* each verb starts getopt afresh */
+  /* 0, not 1: glibc reinitialises getopt fully only for 0, and would otherwise keep the
+     '+' (stop at the first operand) of the scan above for the verb's own options. */
+  optind = 0;
   return cmd->fn (argc, argv, &g);
 }
