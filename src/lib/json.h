@@ -65,7 +65,9 @@ size_t cpb_json_string_map (yajl_val obj, char ***ret_keys, char ***ret_values);
 /* A generator that writes compact JSON and validates UTF-8 (labels come from users). */
 yajl_gen cpb_json_gen_new (void);
 
-/* Write one string (NULL writes a JSON null). */
+/* Write one string (NULL writes a JSON null).  A string that is not valid UTF-8 is written
+   with its non-ASCII bytes replaced by '?' (yajl would silently drop it, breaking the
+   document). */
 void cpb_json_gen_string (yajl_gen g, const char *s);
 /* Write an object key; the value follows with any other call. */
 void cpb_json_gen_key (yajl_gen g, const char *key);
@@ -78,8 +80,7 @@ void cpb_json_gen_strv (yajl_gen g, const char *const *v);
 void cpb_json_gen_map (yajl_gen g, const char *const *keys, const char *const *values, size_t n);
 
 /* The document written so far, as a new NUL-terminated string (length in *RET_LEN when not
-   NULL).  Returns NULL when the generator refused something (invalid UTF-8, bad nesting);
-   ERR then says so. */
+   NULL).  Returns NULL, with ERR set, only when nothing was written. */
 char *cpb_json_gen_finish (yajl_gen g, size_t *ret_len, cpb_error **err);
 
 #endif

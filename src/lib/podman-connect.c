@@ -205,6 +205,20 @@ start_embedded (const char *podman, cpb_podman **ret, cpb_error **err)
   return 0;
 }
 
+/* True while any process of the service's process group lives (zombies count until
+   reaped: the leader is reaped as we go). */
+static bool
+group_alive (pid_t pgid)
+{
+  int status;
+
+  waitpid (pgid, &status, WNOHANG);
+  return kill (-pgid, 0) == 0 || errno == EPERM;
+}
+
+/* Rootless podman re-executes itself inside its user namespace when that namespace is new,
+   and on SIGTERM the outer process exits while the inner one keeps serving (4.3): the
+   whole process group (the service is its own session leader) is stopped, not the pid. */
 void
 cpb_podman_stop_service (cpb_podman *p)
 {
@@ -214,17 +228,15 @@ cpb_podman_stop_service (cpb_podman *p)
     {
       int status, waited = 0;
 
-      kill (p->service_pid, SIGTERM);
-      while (waitpid (p->service_pid, &status, WNOHANG) == 0 && waited < SERVICE_STOP_TIMEOUT_MS)
+      kill (-p->service_pid, SIGTERM);
+      while (group_alive (p->service_pid) && waited < SERVICE_STOP_TIMEOUT_MS)
         {
           sleep_ms (20);
           waited += 20;
         }
-      if (waited >= SERVICE_STOP_TIMEOUT_MS)
-        {
-          kill (p->service_pid, SIGKILL);
-          waitpid (p->service_pid, &status, 0);
-        }
+      if (group_alive (p->service_pid))
+        kill (-p->service_pid, SIGKILL);
+      waitpid (p->service_pid, &status, 0);
       p->service_pid = 0;
     }
   if (p->service_dir == NULL)

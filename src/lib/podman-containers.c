@@ -140,13 +140,12 @@ spec_json (const struct cpb_container_spec *s, cpb_error **err)
 }
 
 int
-cpb_podman_container_create (cpb_podman *p, const struct cpb_container_spec *spec, char **ret_id,
-                             cpb_error **err)
+cpb_podman_container_create_ex (cpb_podman *p, const struct cpb_container_spec *spec, char **ret_id,
+                                char ***ret_warnings, cpb_error **err)
 {
   _cleanup_buf_ cpb_buf answer = CPB_BUF_INIT;
   _cleanup_free_ char *json = NULL;
   const char *what = spec->name ? spec->name : spec->image;
-  char *id;
 
   if (spec->image == NULL)
     return cpb_error_set (err, CPB_ERR_INPUT, "creating container: no image given");
@@ -156,10 +155,19 @@ cpb_podman_container_create (cpb_podman *p, const struct cpb_container_spec *spe
   struct cpb_podman_body body = CPB_PODMAN_BODY_MEMORY (json, strlen (json));
   struct cpb_podman_request req = { .method = "POST", .path = "/libpod/containers/create",
                                     .body = &body, .response = &answer };
-  if (cpb_podman_request (p, &req, NULL, err) < 0 || cpb_podman_parse_id (answer.data, answer.len, &id, err) < 0)
+  if (cpb_podman_request (p, &req, NULL, err) < 0
+      || cpb_podman_parse_create (answer.data, answer.len, ret_id, ret_warnings, err) < 0)
     return cpb_error_prefix (err, "creating container '%s'", what);
-  *ret_id = id;
   return 0;
+}
+
+int
+cpb_podman_container_create (cpb_podman *p, const struct cpb_container_spec *spec, char **ret_id,
+                             cpb_error **err)
+{
+  _cleanup_strv_free_ char **warnings = NULL;
+
+  return cpb_podman_container_create_ex (p, spec, ret_id, &warnings, err);
 }
 
 /* POST /libpod/containers/ID/ACTION with QUERY, for the calls that answer nothing useful. */

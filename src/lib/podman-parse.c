@@ -488,6 +488,22 @@ cpb_podman_parse_id (const char *text, size_t len, char **ret_id, cpb_error **er
 }
 
 int
+cpb_podman_parse_create (const char *text, size_t len, char **ret_id, char ***ret_warnings, cpb_error **err)
+{
+  _cleanup_yajl_val_ yajl_val tree = NULL;
+  const char *id;
+
+  if (parse_object (text, len, "create", &tree, err) < 0)
+    return -1;
+  id = cpb_json_get_string (tree, "Id");
+  if (id == NULL || id[0] == '\0')
+    return cpb_error_set (err, CPB_ERR_PODMAN, "podman: no 'Id' in the answer");
+  *ret_id = bare_id (id);
+  *ret_warnings = cpb_json_strv (cpb_json_get (tree, "Warnings"));
+  return 0;
+}
+
+int
 cpb_podman_parse_load (const char *text, size_t len, char ***ret_names, cpb_error **err)
 {
   _cleanup_yajl_val_ yajl_val tree = NULL;

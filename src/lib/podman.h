@@ -45,8 +45,10 @@ enum cpb_podman_connect_flags
  * When none answers and `podman` is on PATH (and FLAGS lacks CPB_PODMAN_NO_EMBEDDED),
  * cpb starts `podman system service --time=0` on a private socket for the life of the
  * returned connection, so that trying cpb needs no systemd unit; cpb_podman_free stops it.
- * Call this from the main thread: the embedded service is tied to the calling thread's
- * life (PR_SET_PDEATHSIG) so that it never outlives a killed cpb.
+ * Call this from the main thread: the embedded service gets SIGTERM when the calling
+ * thread dies (PR_SET_PDEATHSIG).  Known limit (4.3): when rootless podman had to create its
+ * user namespace, it runs as two processes and only the outer one gets that signal, so a
+ * cpb killed with SIGKILL can leave the inner one serving; cpb_podman_free stops both.
  * Failure to reach anything is CPB_ERR_CONNECT naming every place looked at. */
 int cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error **err);
 
@@ -325,6 +327,12 @@ struct cpb_container_spec
    false: an auto-removed container loses its exit code and its outputs. */
 int cpb_podman_container_create (cpb_podman *p, const struct cpb_container_spec *spec,
                                  char **ret_id, cpb_error **err);
+/* The same, also returning Podman's warnings (NULL-terminated, never NULL) in
+   *RET_WARNINGS: on rootless cgroups v1 hosts 4.3 creates the container but warns
+   "Resource limits are not supported and ignored on cgroups V1 rootless systems", i.e.
+   memory_bytes and cpus are not enforced; a caller that promises limits must say so. */
+int cpb_podman_container_create_ex (cpb_podman *p, const struct cpb_container_spec *spec, char **ret_id,
+                                    char ***ret_warnings, cpb_error **err);
 /* POST .../start.  Already running (304) is success.  A failed start (500 on 4.3) leaves
    the container in "created"; remove it. */
 int cpb_podman_container_start (cpb_podman *p, const char *id, cpb_error **err);
@@ -499,6 +507,9 @@ int cpb_podman_parse_event (const char *text, size_t len, struct cpb_podman_even
                             cpb_error **err);
 /* {"Id": ...} (create, import): the ID. */
 int cpb_podman_parse_id (const char *text, size_t len, char **ret_id, cpb_error **err);
+/* {"Id": ..., "Warnings": [...]} (create): the ID and the warnings (never NULL). */
+int cpb_podman_parse_create (const char *text, size_t len, char **ret_id, char ***ret_warnings,
+                             cpb_error **err);
 /* {"Names": [...]} (load). */
 int cpb_podman_parse_load (const char *text, size_t len, char ***ret_names, cpb_error **err);
 /* The bare integer of wait. */

@@ -51,7 +51,7 @@ fuzz_documents (const char *text, size_t len)
   struct cpb_podman_container *c = NULL;
   struct cpb_podman_container_list *cl = NULL;
   struct cpb_podman_event *ev = NULL;
-  char *id = NULL, *stream = NULL, **names = NULL;
+  char *id = NULL, *stream = NULL, **names = NULL, **warnings = NULL;
   int code = 0, r;
 
   r = cpb_podman_parse_version (text, len, &v, &err);
@@ -70,6 +70,10 @@ fuzz_documents (const char *text, size_t len)
   check_result (r, ev != NULL, &err);
   r = cpb_podman_parse_id (text, len, &id, &err);
   check_result (r, id != NULL, &err);
+  free (id);
+  id = NULL;
+  r = cpb_podman_parse_create (text, len, &id, &warnings, &err);
+  check_result (r, id != NULL && warnings != NULL, &err);
   r = cpb_podman_parse_load (text, len, &names, &err);
   check_result (r, names != NULL, &err);
   r = cpb_podman_parse_wait (text, len, &code, &err);
@@ -88,6 +92,7 @@ fuzz_documents (const char *text, size_t len)
   free (id);
   free (stream);
   cpb_strv_free (names);
+  cpb_strv_free (warnings);
 }
 
 int

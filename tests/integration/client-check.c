@@ -263,7 +263,13 @@ create_task (cpb_podman *p, const char *image, const char *run_id, char **ret_id
                                      .no_new_privileges = true, .nofile = 512, .nproc = 1000,
                                      .memory_bytes = 64 << 20, .cpus = 0.5 };
 
-  return cpb_podman_container_create (p, &spec, ret_id, err);
+  _cleanup_strv_free_ char **warnings = NULL;
+
+  if (cpb_podman_container_create_ex (p, &spec, ret_id, &warnings, err) < 0)
+    return -1;
+  for (char **w = warnings; *w; w++)
+    printf ("warning=%s\n", *w);
+  return 0;
 }
 
 static int

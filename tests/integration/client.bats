@@ -131,6 +131,14 @@ busybox_tar() {
   [ "$(tpodman inspect --format '{{.EffectiveCaps}}' "$id")" = "[]" ]
   assert_contains "$(tpodman inspect --format '{{.HostConfig.SecurityOpt}}' "$id")" "no-new-privileges"
   [ "$(tpodman inspect --format '{{index .Config.Labels "io.cpb.run"}}' "$id")" = "$run_id" ]
+  # Limits: enforced, or (rootless cgroups v1) Podman's warning that they are not.
+  if [ "$(tpodman info --format '{{.Host.CgroupsVersion}}')" = v1 ] \
+     && [ "$(tpodman info --format '{{.Host.Security.Rootless}}')" = true ]; then
+    assert_contains "$(kv warning)" "Resource limits are not supported and ignored on cgroups V1 rootless"
+  else
+    [ "$(tpodman inspect --format '{{.HostConfig.Memory}}' "$id")" = 67108864 ]
+    [ "$(tpodman inspect --format '{{.HostConfig.CpuQuota}}' "$id")" = 50000 ]
+  fi
   check rm "$id"
   assert_success
   run tpodman container exists "$id"
@@ -193,6 +201,8 @@ busybox_tar() {
   }
   run --separate-stderr as_user "$CLIENT_CHECK" connect
   as_user podman unshare rm -rf "$home/.local/share/containers" 2>/dev/null || true
+  # The user namespace's pause process belongs to this test's runtime dir, not to cpb.
+  [ -f "$xdg/libpod/tmp/pause.pid" ] && kill "$(cat "$xdg/libpod/tmp/pause.pid")" 2>/dev/null || true
   assert_success
   [ "$(kv embedded)" = 1 ]
   [[ $(kv url) == unix://$xdg/cpb-service-*/podman.sock ]]

@@ -189,6 +189,16 @@ test_small_answers (void)
   ok (cpb_podman_parse_wait (w.data, w.len, &code, &err) == 0 && code == 7, "wait's bare integer");
   ok (cpb_podman_parse_wait ("{\"x\":1}", 7, &code, &err) < 0 && code == 7, "a non-integer wait answer fails");
   ok (cpb_podman_parse_id ("{\"Warnings\":[]}", 15, &id, &err) < 0, "an answer without Id fails");
+  {
+    _cleanup_buf_ cpb_buf cw = slurp ("create-warnings.json");
+    _cleanup_strv_free_ char **warnings = NULL, **none = NULL;
+    _cleanup_free_ char *id3 = NULL, *id4 = NULL;
+
+    ok (cpb_podman_parse_create (cw.data, cw.len, &id3, &warnings, &err) == 0, "create answer with warnings");
+    is_str (warnings ? warnings[0] : NULL, "Resource limits are not supported and ignored on cgroups V1 rootless systems",
+            "the cgroups v1 rootless warning");
+    ok (cpb_podman_parse_create (cr.data, cr.len, &id4, &none, &err) == 0 && none[0] == NULL, "no warnings: empty");
+  }
   ok (cpb_podman_parse_id ("[]", 2, &id, &err) < 0 && strstr (err->msg, "not a JSON object"), "a wrong shape fails");
 }
 
