@@ -286,6 +286,20 @@ try_defaults (cpb_buf *looked, cpb_podman **ret, cpb_error **err)
   return 0;
 }
 
+/* An unreachable service is the user's to fix: point at the command that checks the set-up. */
+static int
+add_doctor_hint (cpb_error **err)
+{
+  if (err && *err && (*err)->kind == CPB_ERR_CONNECT)
+    {
+      char *msg = cpb_xasprintf ("%s; run 'cpb doctor'", (*err)->msg);
+
+      free ((*err)->msg);
+      (*err)->msg = msg;
+    }
+  return -1;
+}
+
 int
 cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error **err)
 {
@@ -295,11 +309,14 @@ cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error
   int r;
 
   if (url && *url)
-    return connect_url (url, ret, err);
+    return connect_url (url, ret, err) < 0 ? add_doctor_hint (err) : 0;
   if (host && *host)
     {
       if (connect_url (host, ret, err) < 0)
-        return cpb_error_prefix (err, "$CONTAINER_HOST");
+        {
+          cpb_error_prefix (err, "$CONTAINER_HOST");
+          return add_doctor_hint (err);
+        }
       return 0;
     }
   r = try_defaults (&looked, ret, err);
@@ -312,6 +329,9 @@ cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error
                           "'systemctl --user start podman.socket' or give --url, and run 'cpb doctor'",
                           looked.data, (flags & CPB_PODMAN_NO_EMBEDDED) ? "" : ", and podman is not installed");
   if (start_embedded (podman, ret, err) < 0)
-    return cpb_error_prefix (err, "no Podman service found (looked at %s); run 'cpb doctor'", looked.data);
+    {
+      cpb_error_prefix (err, "no Podman service found (looked at %s) and starting one failed", looked.data);
+      return add_doctor_hint (err);
+    }
   return 0;
 }
