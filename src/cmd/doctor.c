@@ -9,19 +9,19 @@
 #include "../lib/doctor.h"
 #include "../lib/json.h"
 
-static const char usage[]
-    = "Usage: cpb doctor [--json] [--local]\n"
-      "\n"
-      "Check that this machine can run cpb: podman and newuidmap installed, subordinate ids,\n"
-      "cgroup version against the OCI runtime, /dev/net/tun, container ulimits, then the\n"
-      "Podman service (reachable, API version, rootless, runtime, storage driver).  Each\n"
-      "problem comes with the command that fixes it.\n"
-      "\n"
-      "  --json      print {\"ok\", \"reachable\", \"url\", \"checks\": [...]} for scripts\n"
-      "  --local     check the host only, do not contact the service\n"
-      "  -h, --help  show this help\n"
-      "\n"
-      "Exit status: 0 all good, 1 problems found, 3 no Podman service answered.\n";
+static const char usage[] =
+    "Usage: cpb doctor [--json] [--local]\n"
+    "\n"
+    "Check that this machine can run cpb: podman and newuidmap installed, subordinate ids,\n"
+    "cgroup version against the OCI runtime, /dev/net/tun, container ulimits, then the\n"
+    "Podman service (reachable, API version, rootless, runtime, storage driver).  Each\n"
+    "problem comes with the command that fixes it.\n"
+    "\n"
+    "  --json      print {\"ok\", \"reachable\", \"url\", \"checks\": [...]} for scripts\n"
+    "  --local     check the host only, do not contact the service\n"
+    "  -h, --help  show this help\n"
+    "\n"
+    "Exit status: 0 all good, 1 problems found, 3 no Podman service answered.\n";
 
 static void
 print_text (const struct cpb_doctor *d, bool color)
@@ -33,8 +33,9 @@ print_text (const struct cpb_doctor *d, bool color)
     {
       const struct cpb_check *c = &d->checks[i];
 
-      printf ("%s%-8s%s %-9s %s\n", color ? colors[c->status] : "", cpb_check_status_name (c->status),
-              color ? "\033[0m" : "", c->name, c->detail ? c->detail : "");
+      printf ("%s%-8s%s %-9s %s\n", color ? colors[c->status] : "",
+              cpb_check_status_name (c->status), color ? "\033[0m" : "", c->name,
+              c->detail ? c->detail : "");
       if (c->advice)
         printf ("%-8s %-9s fix: %s\n", "", "", c->advice);
     }

@@ -40,7 +40,7 @@ cpb_doctor_clear (struct cpb_doctor *d)
     }
   free (d->checks);
   free (d->url);
-  *d = (struct cpb_doctor) CPB_DOCTOR_INIT;
+  *d = (struct cpb_doctor)CPB_DOCTOR_INIT;
 }
 
 /* Record one result; DETAIL and ADVICE (may be NULL) are taken over. */
@@ -53,7 +53,7 @@ add_check (struct cpb_doctor *d, const char *name, enum cpb_check_status status,
       d->cap = d->cap ? d->cap * 2 : 16;
       d->checks = cpb_xrealloc (d->checks, d->cap * sizeof *d->checks);
     }
-  d->checks[d->n++] = (struct cpb_check) { cpb_xstrdup (name), status, detail, advice };
+  d->checks[d->n++] = (struct cpb_check){ cpb_xstrdup (name), status, detail, advice };
 }
 
 size_t
@@ -132,7 +132,7 @@ parse_subid_line (const char *line, const char *eol, char *name, size_t name_siz
   char *end;
   uint64_t start, count;
 
-  if (colon == NULL || *line == '#' || (size_t) (colon - line) >= name_size)
+  if (colon == NULL || *line == '#' || (size_t)(colon - line) >= name_size)
     return false;
   memcpy (name, line, colon - line);
   name[colon - line] = '\0';
@@ -141,7 +141,7 @@ parse_subid_line (const char *line, const char *eol, char *name, size_t name_siz
   if (errno || end == colon + 1 || *end != ':')
     return false;
   count = strtoull (end + 1, &end, 10);
-  if (errno || (end != eol && !isspace ((unsigned char) *end)))
+  if (errno || (end != eol && !isspace ((unsigned char)*end)))
     return false;
   *ret_start = start;
   *ret_count = count;
@@ -154,13 +154,13 @@ cpb_subid_count (const char *text, const char *user, uid_t uid)
   char name[256], uid_text[32];
   uint64_t total = 0, start, count;
 
-  snprintf (uid_text, sizeof uid_text, "%u", (unsigned) uid);
+  snprintf (uid_text, sizeof uid_text, "%u", (unsigned)uid);
   for (const char *line = text; *line;)
     {
       const char *eol = strchrnul (line, '\n');
 
-      if (parse_subid_line (line, eol, name, sizeof name, &start, &count)
-          && ((user && strcmp (name, user) == 0) || strcmp (name, uid_text) == 0))
+      if (parse_subid_line (line, eol, name, sizeof name, &start, &count) &&
+          ((user && strcmp (name, user) == 0) || strcmp (name, uid_text) == 0))
         total += count;
       line = *eol ? eol + 1 : eol;
     }
@@ -244,7 +244,7 @@ toml_value (const char *v)
       if (*p == ']' && depth == 0)
         break;
     }
-  while (b.len > 0 && isspace ((unsigned char) b.data[b.len - 1]))
+  while (b.len > 0 && isspace ((unsigned char)b.data[b.len - 1]))
     b.data[--b.len] = '\0';
   return b.len ? cpb_buf_steal (&b, NULL) : NULL;
 }
@@ -281,13 +281,13 @@ parse_limits (const char *s, const char *end, uint64_t *ret_soft, uint64_t *ret_
   char *e;
   uint64_t soft, hard;
 
-  if (!isdigit ((unsigned char) *s))
+  if (!isdigit ((unsigned char)*s))
     return false;
   errno = 0;
   soft = hard = strtoull (s, &e, 10);
   if (*e == ':')
     {
-      if (!isdigit ((unsigned char) e[1]))
+      if (!isdigit ((unsigned char)e[1]))
         return false;
       hard = strtoull (e + 1, &e, 10);
     }
@@ -335,7 +335,7 @@ read_text (const char *path)
         continue;
       if (n < 0)
         return NULL;
-      if (b.len + (size_t) n > TEXT_MAX)
+      if (b.len + (size_t)n > TEXT_MAX)
         {
           errno = EFBIG;
           return NULL;
@@ -351,8 +351,8 @@ static char *
 find_program (const char *name)
 {
   const char *path = getenv ("PATH");
-  _cleanup_free_ char *dirs = cpb_xasprintf ("%s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
-                                              path ? path : "");
+  _cleanup_free_ char *dirs =
+      cpb_xasprintf ("%s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin", path ? path : "");
   char *save = NULL;
 
   for (char *dir = strtok_r (dirs, ":", &save); dir; dir = strtok_r (NULL, ":", &save))
@@ -437,8 +437,7 @@ conf_advice (const char *section, const char *line)
       has_section = true;
   if (has_section)
     return cpb_xasprintf ("in %s, under [%s], set: %s", path, section, line);
-  return cpb_xasprintf ("mkdir -p '%s' && printf '[%s]\\n%s\\n' >> '%s'", dir, section, line,
-                        path);
+  return cpb_xasprintf ("mkdir -p '%s' && printf '[%s]\\n%s\\n' >> '%s'", dir, section, line, path);
 }
 
 static void
@@ -475,7 +474,8 @@ check_subids (struct cpb_doctor *d)
   if (geteuid () == 0)
     {
       add_check (d, "subuid", CPB_CHECK_SKIPPED,
-                 cpb_xstrdup ("root needs no subordinate ids (cpb is meant to run rootless)"), NULL);
+                 cpb_xstrdup ("root needs no subordinate ids (cpb is meant to run rootless)"),
+                 NULL);
       return;
     }
   nu = cpb_subid_count (uids ? uids : "", name, geteuid ());
@@ -493,8 +493,8 @@ check_subids (struct cpb_doctor *d)
              cpb_xasprintf ("'%s' has %" PRIu64 " subordinate uids and %" PRIu64
                             " gids in /etc/subuid and /etc/subgid; rootless Podman needs %d",
                             name ? name : "?", nu, ng, SUBIDS_WANTED),
-             cpb_xasprintf ("sudo usermod --add-subuids %" PRIu64 "-%" PRIu64 " --add-subgids %" PRIu64
-                            "-%" PRIu64 " %s && podman system migrate",
+             cpb_xasprintf ("sudo usermod --add-subuids %" PRIu64 "-%" PRIu64
+                            " --add-subgids %" PRIu64 "-%" PRIu64 " %s && podman system migrate",
                             start, start + SUBIDS_WANTED - 1, start, start + SUBIDS_WANTED - 1,
                             name ? name : "$USER"));
 }
@@ -574,11 +574,11 @@ ulimit_too_high (const char *value, const char *name, int resource, cpb_buf *det
 
   if (value == NULL || !cpb_ulimit_parse (value, name, &soft, &hard))
     return false;
-  if (getrlimit (resource, &rl) < 0 || rl.rlim_max == RLIM_INFINITY || hard <= rl.rlim_max
-      || geteuid () == 0)
+  if (getrlimit (resource, &rl) < 0 || rl.rlim_max == RLIM_INFINITY || hard <= rl.rlim_max ||
+      geteuid () == 0)
     return false;
   cpb_buf_printf (detail, "%s%s=%" PRIu64 " is above this user's hard limit %" PRIu64,
-                  detail->len ? "; " : "", name, hard, (uint64_t) rl.rlim_max);
+                  detail->len ? "; " : "", name, hard, (uint64_t)rl.rlim_max);
   return true;
 }
 
@@ -608,7 +608,7 @@ check_ulimits (struct cpb_doctor *d)
     add_check (d, "ulimits", CPB_CHECK_OK,
                cpb_xasprintf ("no default_ulimits: Podman clamps rootless containers to this "
                               "user's limits (nofile %" PRIu64 ")",
-                              (uint64_t) rl.rlim_max),
+                              (uint64_t)rl.rlim_max),
                NULL);
 }
 
@@ -659,10 +659,10 @@ check_api (struct cpb_doctor *d, cpb_podman *p)
                cpb_xasprintf ("libpod API %s, but /version failed: %s", api ? api : "?", err->msg),
                NULL);
   else
-    add_check (d, "api", CPB_CHECK_OK,
-               cpb_xasprintf ("libpod API %s, podman %s", api ? api : "?",
-                              v->version ? v->version : "?"),
-               NULL);
+    add_check (
+        d, "api", CPB_CHECK_OK,
+        cpb_xasprintf ("libpod API %s, podman %s", api ? api : "?", v->version ? v->version : "?"),
+        NULL);
 }
 
 /* Why rootless Podman fell back to vfs, judged from this host: fuse-overlayfs missing,
@@ -731,10 +731,10 @@ cpb_doctor_service (struct cpb_doctor *d, const char *url)
 
   if (cpb_podman_connect (url, CPB_PODMAN_NO_EMBEDDED, &p, &err) < 0)
     {
-      add_check (d, "service", CPB_CHECK_PROBLEM,
-                 cpb_xasprintf ("%s; meanwhile other verbs start a private service per command",
-                                err->msg),
-                 service_advice (url));
+      add_check (
+          d, "service", CPB_CHECK_PROBLEM,
+          cpb_xasprintf ("%s; meanwhile other verbs start a private service per command", err->msg),
+          service_advice (url));
       skip_service_checks (d);
       return;
     }

@@ -30,7 +30,7 @@ enum cpb_check_status
 
 struct cpb_check
 {
-  char *name;   /* short and stable, for scripts: "subuid", "cgroups", "service" */
+  char *name; /* short and stable, for scripts: "subuid", "cgroups", "service" */
   enum cpb_check_status status;
   char *detail; /* what was found, one line */
   char *advice; /* the command to run (or the change to make), NULL when nothing to do */
@@ -45,7 +45,10 @@ struct cpb_doctor
   int cgroup_mode; /* a cpb_cgroup_mode, from the local checks */
 };
 
-#define CPB_DOCTOR_INIT { NULL, 0, 0, false, NULL, 0 }
+#define CPB_DOCTOR_INIT                                                                            \
+  {                                                                                                \
+    NULL, 0, 0, false, NULL, 0                                                                     \
+  }
 
 /* Free what D holds (not D itself, which callers keep on the stack). */
 void cpb_doctor_clear (struct cpb_doctor *d);

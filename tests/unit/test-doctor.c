@@ -13,8 +13,8 @@ test_cgroup_mode (void)
   /* This project's test machines: controllers on v1 plus the empty unified hierarchy. */
   is_int (cpb_cgroup_mode_parse ("9:name=systemd:/\n4:memory:/x\n1:cpu:/\n0::/\n"),
           CPB_CGROUP_HYBRID, "controllers and 0:: are hybrid");
-  is_int (cpb_cgroup_mode_parse ("0::/user.slice/user-1000.slice/session-2.scope\n"),
-          CPB_CGROUP_V2, "0:: alone is v2");
+  is_int (cpb_cgroup_mode_parse ("0::/user.slice/user-1000.slice/session-2.scope\n"), CPB_CGROUP_V2,
+          "0:: alone is v2");
   is_int (cpb_cgroup_mode_parse ("12:pids:/\n11:memory:/\n1:name=systemd:/\n"), CPB_CGROUP_V1,
           "controllers alone are v1");
   is_int (cpb_cgroup_mode_parse (""), CPB_CGROUP_UNKNOWN, "nothing is unknown");
@@ -60,7 +60,8 @@ test_toml (void)
   _cleanup_free_ char *runtime = cpb_toml_get (conf, "engine", "runtime");
   _cleanup_free_ char *ulimits = cpb_toml_get (conf, "containers", "default_ulimits");
   _cleanup_free_ char *missing = cpb_toml_get (conf, "containers", "runtime");
-  _cleanup_free_ char *spaced = cpb_toml_get ("[ engine ]\n\truntime='crun'\n", "engine", "runtime");
+  _cleanup_free_ char *spaced =
+      cpb_toml_get ("[ engine ]\n\truntime='crun'\n", "engine", "runtime");
   uint64_t soft = 0, hard = 0;
 
   is_str (runtime, "\"runc\"", "a string value without its comment");
