@@ -8,6 +8,7 @@
 #include "containerfile.h"
 #include "xalloc.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define OCI_DESCRIPTION "org.opencontainers.image.description"
@@ -141,6 +142,61 @@ check_one_line (struct render *r, const char *value, cpb_pos pos, const char *wh
     return 0;
   return cpb_error_set (err, CPB_ERR_INPUT, "%s:%u:%u: image '%s': %s cannot span lines",
                         r->spec_name, pos.line, pos.col, r->in->image->name, what);
+}
+
+/* Variable names as a Containerfile takes them unquoted in ENV and ARG. */
+static int
+check_name (struct render *r, const char *name, cpb_pos pos, const char *what, cpb_error **err)
+{
+  static const char first[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_";
+
+  if (strchr (first, name[0]) && name[0] && strspn (name, "0123456789") == 0 &&
+      strspn (name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") ==
+          strlen (name))
+    return 0;
+  return cpb_error_set (err, CPB_ERR_INPUT, "%s:%u:%u: image '%s': invalid %s name '%s'",
+                        r->spec_name, pos.line, pos.col, r->in->image->name, what, name);
+}
+
+static int
+check_map (struct render *r, const cpb_strmap *m, const char *what, bool names, cpb_error **err)
+{
+  char key[32], value[32];
+
+  snprintf (key, sizeof key, "'%s' name", what);
+  snprintf (value, sizeof value, "'%s' value", what);
+  for (size_t i = 0; i < m->n; i++)
+    {
+      const cpb_strmap_entry *e = &m->items[i];
+
+      if ((names && check_name (r, e->key, e->pos, what, err) < 0)
+          || check_one_line (r, e->key, e->pos, key, err) < 0
+          || check_one_line (r, e->value, e->pos, value, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* Everything that lands on one line of the Containerfile must fit there: a newline in
+   any of it would end the instruction early, inject another one, and throw the step
+   numbering (the map back to the spec) off.  Run steps, ENTRYPOINT, CMD and COPY are
+   written as JSON and carry anything. */
+static int
+check_fields (struct render *r, cpb_error **err)
+{
+  const struct cpb_pod_image *img = r->in->image;
+
+  if (check_one_line (r, r->in->from, img->from.pos, "from", err) < 0 ||
+      check_map (r, &img->env, "env", true, err) < 0 ||
+      check_map (r, &img->build_args, "build_arg", true, err) < 0 ||
+      check_map (r, &img->labels, "label", false, err) < 0 ||
+      (img->user && check_one_line (r, img->user, img->pos, "user", err) < 0) ||
+      (img->workdir && check_one_line (r, img->workdir, img->pos, "workdir", err) < 0))
+    return -1;
+  for (size_t i = 0; i < img->n_packages; i++)
+    if (check_one_line (r, img->packages[i], img->packages_pos, "a package name", err) < 0)
+      return -1;
+  return 0;
 }
 
 static void
@@ -302,8 +358,6 @@ render_map (struct render *r, const cpb_strmap *m, enum cpb_cf_step_kind kind, c
     {
       const cpb_strmap_entry *e = &m->items[i];
 
-      if (kind == CPB_CF_ENV && check_one_line (r, e->value, e->pos, "an env value", err) < 0)
-        return -1;
       {
         _cleanup_free_ char *what =
             cpb_xasprintf ("%s %s", kind == CPB_CF_ENV ? "env" : "label", e->key);
@@ -351,8 +405,6 @@ render_head (struct render *r, cpb_error **err)
 {
   const struct cpb_pod_image *img = r->in->image;
 
-  if (check_one_line (r, r->in->from, img->from.pos, "from", err) < 0)
-    return -1;
   cpb_buf_printf (&r->text, "# cpb: image '%s'\n", img->name);
   {
     _cleanup_free_ char *what = cpb_xasprintf ("from %s", img->from.text);
@@ -392,8 +444,6 @@ render_tail (struct render *r, cpb_error **err)
     {
       _cleanup_free_ char *what = cpb_xasprintf ("user %s", img->user);
 
-      if (check_one_line (r, img->user, img->pos, "user", err) < 0)
-        return -1;
       add_step (r, CPB_CF_USER, img->pos, what);
       cpb_buf_printf (&r->text, "USER %s\n", img->user);
     }
@@ -413,6 +463,8 @@ render_all (struct render *r, cpb_error **err)
   if (img->helper && r->in->helper_path == NULL)
     return cpb_error_set (err, CPB_ERR_INPUT, "image '%s': helper: true, but no cpb-helper binary",
                           img->name);
+  if (check_fields (r, err) < 0)
+    return -1;
   add_ctx (r, "Containerfile", NULL, 0);
   if (render_head (r, err) < 0)
     return -1;
@@ -422,8 +474,6 @@ render_all (struct render *r, cpb_error **err)
     {
       _cleanup_free_ char *what = cpb_xasprintf ("workdir %s", img->workdir);
 
-      if (check_one_line (r, img->workdir, img->pos, "workdir", err) < 0)
-        return -1;
       add_step (r, CPB_CF_WORKDIR, img->pos, what);
       cpb_buf_printf (&r->text, "WORKDIR %s\n", img->workdir);
     }

@@ -179,11 +179,31 @@ test_errors (void)
 
   ok (cpb_containerfile_render (&in, "pods.yaml", &cf, &err) < 0,
       "a newline in an env value fails");
-  is_str (err ? err->msg : NULL, "pods.yaml:9:8: image 'bad': an env value cannot span lines",
+  is_str (err ? err->msg : NULL, "pods.yaml:9:8: image 'bad': 'env' value cannot span lines",
           "pointing at the spec");
   ok (cf == NULL, "and returns nothing");
   cpb_error_free (TAKE_PTR (err));
+  bad_env[0] = (cpb_strmap_entry){ "X Y", "z", { 9, 8 } };
+  ok (cpb_containerfile_render (&in, "pods.yaml", &cf, &err) < 0, "an env name with a space fails");
+  is_str (err ? err->msg : NULL, "pods.yaml:9:8: image 'bad': invalid env name 'X Y'", "naming it");
+  cpb_error_free (TAKE_PTR (err));
   img.env.n = 0;
+  img.labels = (cpb_strmap){ bad_env, 1 };
+  bad_env[0] = (cpb_strmap_entry){ "k", "v\nRUN rm -rf /", { 11, 3 } };
+  ok (cpb_containerfile_render (&in, "pods.yaml", &cf, &err) < 0,
+      "a newline in a label value cannot inject an instruction");
+  cpb_error_free (TAKE_PTR (err));
+  img.labels.n = 0;
+  {
+    char *pk[] = { "make\nRUN x", NULL };
+
+    img.packages = pk;
+    img.n_packages = 1;
+    ok (cpb_containerfile_render (&in, "pods.yaml", &cf, &err) < 0, "nor in a package name");
+    cpb_error_free (TAKE_PTR (err));
+    img.n_packages = 0;
+    img.packages = caps + 1;
+  }
   img.helper = true;
   ok (cpb_containerfile_render (&in, "pods.yaml", &cf, &err) < 0 && err->kind == CPB_ERR_INPUT,
       "helper: true without a helper binary fails");
