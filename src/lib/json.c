@@ -30,7 +30,8 @@ cpb_json_parse (const char *text, size_t len, yajl_val *ret, cpb_error **err)
 
       if (nl)
         *nl = '\0';
-      return cpb_error_set (err, CPB_ERR_PODMAN, "invalid JSON: %s", reason[0] ? reason : "parse error");
+      return cpb_error_set (err, CPB_ERR_PODMAN, "invalid JSON: %s",
+                            reason[0] ? reason : "parse error");
     }
   *ret = tree;
   return 0;
@@ -109,7 +110,7 @@ cpb_json_get_double (yajl_val obj, const char *key, double *ret)
 
   if (v == NULL || !YAJL_IS_NUMBER (v))
     return false;
-  *ret = YAJL_IS_DOUBLE (v) ? v->u.number.d : (double) v->u.number.i;
+  *ret = YAJL_IS_DOUBLE (v) ? v->u.number.d : (double)v->u.number.i;
   return true;
 }
 
@@ -180,21 +181,21 @@ cpb_json_gen_string (yajl_gen g, const char *s)
       return;
     }
   len = strlen (s);
-  if (yajl_gen_string (g, (const unsigned char *) s, len) == yajl_gen_invalid_string)
+  if (yajl_gen_string (g, (const unsigned char *)s, len) == yajl_gen_invalid_string)
     {
       _cleanup_free_ char *ascii = cpb_xstrdup (s);
 
       for (char *c = ascii; *c; c++)
-        if ((unsigned char) *c >= 0x80)
+        if ((unsigned char)*c >= 0x80)
           *c = '?';
-      yajl_gen_string (g, (const unsigned char *) ascii, len);
+      yajl_gen_string (g, (const unsigned char *)ascii, len);
     }
 }
 
 void
 cpb_json_gen_key (yajl_gen g, const char *key)
 {
-  yajl_gen_string (g, (const unsigned char *) key, strlen (key));
+  yajl_gen_string (g, (const unsigned char *)key, strlen (key));
 }
 
 void
@@ -208,7 +209,7 @@ void
 cpb_json_gen_key_int (yajl_gen g, const char *key, int64_t value)
 {
   cpb_json_gen_key (g, key);
-  yajl_gen_integer (g, (long long) value);
+  yajl_gen_integer (g, (long long)value);
 }
 
 void
@@ -249,5 +250,5 @@ cpb_json_gen_finish (yajl_gen g, size_t *ret_len, cpb_error **err)
     }
   if (ret_len)
     *ret_len = len;
-  return cpb_xstrndup ((const char *) buf, len);
+  return cpb_xstrndup ((const char *)buf, len);
 }

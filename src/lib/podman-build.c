@@ -39,7 +39,7 @@ keep_last_line (struct build_state *st, const char *text)
   while (start > text && start[-1] != '\n')
     start--;
   free (st->last_line);
-  st->last_line = cpb_xstrndup (start, (size_t) (text + len - start));
+  st->last_line = cpb_xstrndup (start, (size_t)(text + len - start));
 }
 
 static int
@@ -99,12 +99,17 @@ cpb_podman_build (cpb_podman *p, const struct cpb_podman_build_options *opts,
     query[k++] = "nocache", query[k++] = "true";
   query[k] = NULL;
 
-  struct cpb_podman_request req = { .method = "POST", .path = "/libpod/build", .query = query,
-                                    .body = context, .on_line = on_build_line, .userdata = &st,
+  struct cpb_podman_request req = { .method = "POST",
+                                    .path = "/libpod/build",
+                                    .query = query,
+                                    .body = context,
+                                    .on_line = on_build_line,
+                                    .userdata = &st,
                                     .streaming = true };
   r = cpb_podman_request (p, &req, NULL, err);
   if (r == 0 && (st.last_line == NULL || !is_image_id (st.last_line)))
-    r = cpb_error_set (err, CPB_ERR_FAILED, "podman: build ended without an image ID (last output: '%s')",
+    r = cpb_error_set (err, CPB_ERR_FAILED,
+                       "podman: build ended without an image ID (last output: '%s')",
                        st.last_line ? st.last_line : "");
   if (r == 0 && ret_image_id)
     *ret_image_id = TAKE_PTR (st.last_line);

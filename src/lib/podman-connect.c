@@ -133,7 +133,7 @@ exec_service (const char *podman, const char *log, const char *sock_url, pid_t p
       dup2 (out, 1);
       dup2 (out, 2);
     }
-  execl (podman, "podman", "system", "service", "--time=0", sock_url, (char *) NULL);
+  execl (podman, "podman", "system", "service", "--time=0", sock_url, (char *)NULL);
   _exit (127);
 }
 
@@ -172,7 +172,8 @@ wait_for_service (cpb_podman *p, cpb_error **err)
                                 tail[0] ? tail : "no output");
         }
       if (waited >= SERVICE_START_TIMEOUT_MS)
-        return cpb_error_set (err, CPB_ERR_CONNECT, "the Podman service cpb started did not answer within %d s",
+        return cpb_error_set (err, CPB_ERR_CONNECT,
+                              "the Podman service cpb started did not answer within %d s",
                               SERVICE_START_TIMEOUT_MS / 1000);
       sleep_ms (50);
     }
@@ -324,13 +325,15 @@ cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error
     return r < 0 ? -1 : 0;
   podman = (flags & CPB_PODMAN_NO_EMBEDDED) ? NULL : find_in_path ("podman");
   if (podman == NULL)
-    return cpb_error_set (err, CPB_ERR_CONNECT,
-                          "no Podman service found (looked at %s%s); start one with "
-                          "'systemctl --user start podman.socket' or give --url, and run 'cpb doctor'",
-                          looked.data, (flags & CPB_PODMAN_NO_EMBEDDED) ? "" : ", and podman is not installed");
+    return cpb_error_set (
+        err, CPB_ERR_CONNECT,
+        "no Podman service found (looked at %s%s); start one with "
+        "'systemctl --user start podman.socket' or give --url, and run 'cpb doctor'",
+        looked.data, (flags & CPB_PODMAN_NO_EMBEDDED) ? "" : ", and podman is not installed");
   if (start_embedded (podman, ret, err) < 0)
     {
-      cpb_error_prefix (err, "no Podman service found (looked at %s) and starting one failed", looked.data);
+      cpb_error_prefix (err, "no Podman service found (looked at %s) and starting one failed",
+                        looked.data);
       return add_doctor_hint (err);
     }
   return 0;

@@ -29,8 +29,8 @@ gen_rlimit (yajl_gen g, const char *type, uint64_t value)
   yajl_gen_map_open (g);
   /* 4.3 wants the short lower-case names: "nofile", not "RLIMIT_NOFILE". */
   cpb_json_gen_key_string (g, "type", type);
-  cpb_json_gen_key_int (g, "hard", (int64_t) value);
-  cpb_json_gen_key_int (g, "soft", (int64_t) value);
+  cpb_json_gen_key_int (g, "hard", (int64_t)value);
+  cpb_json_gen_key_int (g, "soft", (int64_t)value);
   yajl_gen_map_close (g);
 }
 
@@ -73,14 +73,14 @@ gen_limits (yajl_gen g, const struct cpb_container_spec *s)
     {
       cpb_json_gen_key (g, "memory");
       yajl_gen_map_open (g);
-      cpb_json_gen_key_int (g, "limit", (int64_t) s->memory_bytes);
+      cpb_json_gen_key_int (g, "limit", (int64_t)s->memory_bytes);
       yajl_gen_map_close (g);
     }
   if (s->cpus > 0)
     {
       cpb_json_gen_key (g, "cpu");
       yajl_gen_map_open (g);
-      cpb_json_gen_key_int (g, "quota", (int64_t) (s->cpus * CPU_PERIOD_US + 0.5));
+      cpb_json_gen_key_int (g, "quota", (int64_t)(s->cpus * CPU_PERIOD_US + 0.5));
       cpb_json_gen_key_int (g, "period", CPU_PERIOD_US);
       yajl_gen_map_close (g);
     }
@@ -153,10 +153,11 @@ cpb_podman_container_create_ex (cpb_podman *p, const struct cpb_container_spec *
   if (json == NULL)
     return cpb_error_prefix (err, "creating container '%s'", what);
   struct cpb_podman_body body = CPB_PODMAN_BODY_MEMORY (json, strlen (json));
-  struct cpb_podman_request req = { .method = "POST", .path = "/libpod/containers/create",
-                                    .body = &body, .response = &answer };
-  if (cpb_podman_request (p, &req, NULL, err) < 0
-      || cpb_podman_parse_create (answer.data, answer.len, ret_id, ret_warnings, err) < 0)
+  struct cpb_podman_request req = {
+    .method = "POST", .path = "/libpod/containers/create", .body = &body, .response = &answer
+  };
+  if (cpb_podman_request (p, &req, NULL, err) < 0 ||
+      cpb_podman_parse_create (answer.data, answer.len, ret_id, ret_warnings, err) < 0)
     return cpb_error_prefix (err, "creating container '%s'", what);
   return 0;
 }
@@ -177,8 +178,9 @@ container_action (cpb_podman *p, const char *id, const char *action, const char 
 {
   _cleanup_free_ char *n = cpb_podman_escape (id);
   _cleanup_free_ char *path = cpb_xasprintf ("/libpod/containers/%s/%s", n, action);
-  struct cpb_podman_request req = { .method = "POST", .path = path, .query = query,
-                                    .response = answer, .streaming = streaming };
+  struct cpb_podman_request req = {
+    .method = "POST", .path = path, .query = query, .response = answer, .streaming = streaming
+  };
 
   if (cpb_podman_request (p, &req, NULL, err) < 0)
     return cpb_error_prefix (err, "cannot %s container '%s'", action, id);
@@ -244,7 +246,8 @@ check_rm_reports (const cpb_buf *answer, cpb_error **err)
 {
   _cleanup_yajl_val_ yajl_val tree = NULL;
 
-  if (answer->len == 0 || cpb_json_parse (answer->data, answer->len, &tree, NULL) < 0 || !YAJL_IS_ARRAY (tree))
+  if (answer->len == 0 || cpb_json_parse (answer->data, answer->len, &tree, NULL) < 0 ||
+      !YAJL_IS_ARRAY (tree))
     return 0;
   for (size_t i = 0; i < tree->u.array.len; i++)
     {
@@ -264,8 +267,8 @@ cpb_podman_container_remove (cpb_podman *p, const char *id, bool force, cpb_erro
   /* volumes=, not Docker's v= which libpod ignores: anonymous volumes would pile up. */
   const char *query[] = { "force", force ? "true" : "false", "volumes", "true", NULL };
 
-  if (cpb_podman_call (p, "DELETE", query, &answer, err, "/libpod/containers/%s", n) < 0
-      || check_rm_reports (&answer, err) < 0)
+  if (cpb_podman_call (p, "DELETE", query, &answer, err, "/libpod/containers/%s", n) < 0 ||
+      check_rm_reports (&answer, err) < 0)
     return cpb_error_prefix (err, "removing container '%s'", id);
   return 0;
 }
@@ -283,8 +286,8 @@ cpb_podman_container_inspect (cpb_podman *p, const char *id, struct cpb_podman_c
 }
 
 int
-cpb_podman_container_list (cpb_podman *p, const char *label_filter, struct cpb_podman_container_list **ret,
-                           cpb_error **err)
+cpb_podman_container_list (cpb_podman *p, const char *label_filter,
+                           struct cpb_podman_container_list **ret, cpb_error **err)
 {
   _cleanup_buf_ cpb_buf answer = CPB_BUF_INIT;
   _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
@@ -309,14 +312,15 @@ cpb_podman_container_list (cpb_podman *p, const char *label_filter, struct cpb_p
 }
 
 int
-cpb_podman_archive_put (cpb_podman *p, const char *id, const char *path, const struct cpb_podman_body *body,
-                        cpb_error **err)
+cpb_podman_archive_put (cpb_podman *p, const char *id, const char *path,
+                        const struct cpb_podman_body *body, cpb_error **err)
 {
   _cleanup_free_ char *n = cpb_podman_escape (id);
   _cleanup_free_ char *url_path = cpb_xasprintf ("/libpod/containers/%s/archive", n);
   const char *query[] = { "path", path, NULL };
-  struct cpb_podman_request req = { .method = "PUT", .path = url_path, .query = query, .body = body,
-                                    .streaming = true };
+  struct cpb_podman_request req = {
+    .method = "PUT", .path = url_path, .query = query, .body = body, .streaming = true
+  };
 
   if (cpb_podman_request (p, &req, NULL, err) < 0)
     return cpb_error_prefix (err, "copying into container '%s' at '%s'", id, path);
@@ -330,8 +334,9 @@ cpb_podman_archive_get (cpb_podman *p, const char *id, const char *path, cpb_pod
   _cleanup_free_ char *n = cpb_podman_escape (id);
   _cleanup_free_ char *url_path = cpb_xasprintf ("/libpod/containers/%s/archive", n);
   const char *query[] = { "path", path, NULL };
-  struct cpb_podman_request req = { .path = url_path, .query = query, .on_data = on_data,
-                                    .userdata = userdata, .streaming = true };
+  struct cpb_podman_request req = {
+    .path = url_path, .query = query, .on_data = on_data, .userdata = userdata, .streaming = true
+  };
 
   if (cpb_podman_request (p, &req, NULL, err) < 0)
     return cpb_error_prefix (err, "copying '%s' out of container '%s'", path, id);

@@ -53,8 +53,8 @@ events_filters (const struct cpb_podman_event_filter *f, cpb_error **err)
 }
 
 int
-cpb_podman_events (cpb_podman *p, const struct cpb_podman_event_filter *filter, cpb_podman_event_fn fn,
-                   void *userdata, cpb_error **err)
+cpb_podman_events (cpb_podman *p, const struct cpb_podman_event_filter *filter,
+                   cpb_podman_event_fn fn, void *userdata, cpb_error **err)
 {
   _cleanup_free_ char *filters = events_filters (filter, err);
   struct events_state st = { .fn = fn, .userdata = userdata };
@@ -71,8 +71,11 @@ cpb_podman_events (cpb_podman *p, const struct cpb_podman_event_filter *filter, 
     query[k++] = "until", query[k++] = filter->until;
   query[k] = NULL;
 
-  struct cpb_podman_request req = { .path = "/libpod/events", .query = query, .on_line = on_event_line,
-                                    .userdata = &st, .streaming = true };
+  struct cpb_podman_request req = { .path = "/libpod/events",
+                                    .query = query,
+                                    .on_line = on_event_line,
+                                    .userdata = &st,
+                                    .streaming = true };
   if (cpb_podman_request (p, &req, NULL, err) < 0)
     return cpb_error_prefix (err, "events");
   return 0;

@@ -63,7 +63,8 @@ cpb_podman_image_list (cpb_podman *p, const char *label_filter, struct cpb_podma
 }
 
 int
-cpb_podman_image_inspect (cpb_podman *p, const char *name, struct cpb_podman_image **ret, cpb_error **err)
+cpb_podman_image_inspect (cpb_podman *p, const char *name, struct cpb_podman_image **ret,
+                          cpb_error **err)
 {
   _cleanup_buf_ cpb_buf body = CPB_BUF_INIT;
   _cleanup_free_ char *n = cpb_podman_escape (name);
@@ -94,13 +95,15 @@ cpb_podman_image_exists (cpb_podman *p, const char *name, bool *ret, cpb_error *
 }
 
 int
-cpb_podman_image_tag (cpb_podman *p, const char *name, const char *repo, const char *tag, cpb_error **err)
+cpb_podman_image_tag (cpb_podman *p, const char *name, const char *repo, const char *tag,
+                      cpb_error **err)
 {
   _cleanup_free_ char *n = cpb_podman_escape (name);
   const char *query[] = { "repo", repo, "tag", tag ? tag : "latest", NULL };
 
   if (cpb_podman_call (p, "POST", query, NULL, err, "/libpod/images/%s/tag", n) < 0)
-    return cpb_error_prefix (err, "tagging image '%s' as '%s:%s'", name, repo, tag ? tag : "latest");
+    return cpb_error_prefix (err, "tagging image '%s' as '%s:%s'", name, repo,
+                             tag ? tag : "latest");
   return 0;
 }
 
@@ -132,8 +135,8 @@ cpb_podman_image_remove (cpb_podman *p, const char *name, bool force, cpb_error 
   _cleanup_free_ char *n = cpb_podman_escape (name);
   const char *query[] = { "force", force ? "true" : "false", NULL };
 
-  if (cpb_podman_call (p, "DELETE", query, &body, err, "/libpod/images/%s", n) < 0
-      || check_remove_report (&body, err) < 0)
+  if (cpb_podman_call (p, "DELETE", query, &body, err, "/libpod/images/%s", n) < 0 ||
+      check_remove_report (&body, err) < 0)
     return cpb_error_prefix (err, "removing image '%s'", name);
   return 0;
 }
@@ -157,10 +160,14 @@ cpb_podman_image_import (cpb_podman *p, const struct cpb_podman_body *body, cons
       query[k++] = "changes";
       query[k++] = changes[i];
     }
-  struct cpb_podman_request req = { .method = "POST", .path = "/libpod/images/import", .query = query,
-                                    .body = body, .response = &answer, .streaming = true };
-  if (cpb_podman_request (p, &req, NULL, err) < 0
-      || cpb_podman_parse_id (answer.data, answer.len, &id, err) < 0)
+  struct cpb_podman_request req = { .method = "POST",
+                                    .path = "/libpod/images/import",
+                                    .query = query,
+                                    .body = body,
+                                    .response = &answer,
+                                    .streaming = true };
+  if (cpb_podman_request (p, &req, NULL, err) < 0 ||
+      cpb_podman_parse_id (answer.data, answer.len, &id, err) < 0)
     return cpb_error_prefix (err, "importing image '%s'", reference);
   if (ret_id)
     *ret_id = id;
@@ -173,7 +180,7 @@ cpb_podman_image_import (cpb_podman *p, const struct cpb_podman_body *body, cons
 static int
 write_fd (void *userdata, const char *data, size_t len, cpb_error **err)
 {
-  int fd = *(int *) userdata;
+  int fd = *(int *)userdata;
 
   while (len > 0)
     {
@@ -184,21 +191,23 @@ write_fd (void *userdata, const char *data, size_t len, cpb_error **err)
       if (n < 0)
         return cpb_error_errno (err, errno, "cannot write the image archive");
       data += n;
-      len -= (size_t) n;
+      len -= (size_t)n;
     }
   return 0;
 }
 
 int
-cpb_podman_image_save (cpb_podman *p, const char *name, enum cpb_podman_archive_format format, int fd,
-                       cpb_error **err)
+cpb_podman_image_save (cpb_podman *p, const char *name, enum cpb_podman_archive_format format,
+                       int fd, cpb_error **err)
 {
   _cleanup_free_ char *n = cpb_podman_escape (name);
   _cleanup_free_ char *path = cpb_xasprintf ("/libpod/images/%s/get", n);
-  const char *query[] = { "format", format == CPB_IMAGE_DOCKER_ARCHIVE ? "docker-archive" : "oci-archive",
+  const char *query[] = { "format",
+                          format == CPB_IMAGE_DOCKER_ARCHIVE ? "docker-archive" : "oci-archive",
                           NULL };
-  struct cpb_podman_request req = { .path = path, .query = query, .on_data = write_fd, .userdata = &fd,
-                                    .streaming = true };
+  struct cpb_podman_request req = {
+    .path = path, .query = query, .on_data = write_fd, .userdata = &fd, .streaming = true
+  };
 
   if (cpb_podman_request (p, &req, NULL, err) < 0)
     return cpb_error_prefix (err, "saving image '%s'", name);
@@ -210,12 +219,15 @@ cpb_podman_image_load (cpb_podman *p, const struct cpb_podman_body *body, char *
                        cpb_error **err)
 {
   _cleanup_buf_ cpb_buf answer = CPB_BUF_INIT;
-  struct cpb_podman_request req = { .method = "POST", .path = "/libpod/images/load", .body = body,
-                                    .response = &answer, .streaming = true };
+  struct cpb_podman_request req = { .method = "POST",
+                                    .path = "/libpod/images/load",
+                                    .body = body,
+                                    .response = &answer,
+                                    .streaming = true };
   char **names = NULL;
 
-  if (cpb_podman_request (p, &req, NULL, err) < 0
-      || cpb_podman_parse_load (answer.data, answer.len, &names, err) < 0)
+  if (cpb_podman_request (p, &req, NULL, err) < 0 ||
+      cpb_podman_parse_load (answer.data, answer.len, &names, err) < 0)
     return cpb_error_prefix (err, "loading image archive");
   if (ret_names)
     *ret_names = names;

@@ -45,18 +45,18 @@ cpb_logframe_feed (struct cpb_logframe *d, const void *data, size_t len, cpb_pod
           if (!take_header (d, &p, &len))
             return 0;
           d->stream = d->header[0];
-          d->remaining = (uint32_t) d->header[4] << 24 | (uint32_t) d->header[5] << 16
-                         | (uint32_t) d->header[6] << 8 | d->header[7];
+          d->remaining = (uint32_t)d->header[4] << 24 | (uint32_t)d->header[5] << 16 |
+                         (uint32_t)d->header[6] << 8 | d->header[7];
           d->header_len = 0;
           if (d->stream != CPB_LOG_STDOUT && d->stream != CPB_LOG_STDERR)
-            return cpb_error_set (err, CPB_ERR_PODMAN, "podman: logs: unknown stream %d in frame header",
-                                  d->stream);
+            return cpb_error_set (err, CPB_ERR_PODMAN,
+                                  "podman: logs: unknown stream %d in frame header", d->stream);
           continue;
         }
       size_t n = len < d->remaining ? len : d->remaining;
-      int r = fn (userdata, (enum cpb_podman_log_stream) d->stream, (const char *) p, n, err);
+      int r = fn (userdata, (enum cpb_podman_log_stream)d->stream, (const char *)p, n, err);
 
-      d->remaining -= (uint32_t) n;
+      d->remaining -= (uint32_t)n;
       p += n;
       len -= n;
       if (r != 0)
@@ -91,12 +91,14 @@ cpb_podman_container_logs (cpb_podman *p, const char *id, unsigned flags, cpb_po
                           "stderr", (flags & CPB_LOGS_STDERR) ? "true" : "false",
                           "follow", (flags & CPB_LOGS_FOLLOW) ? "true" : "false",
                           NULL };
-  struct cpb_podman_request req = { .path = path, .query = query, .on_data = on_log_data,
-                                    .userdata = &st, .streaming = true };
+  struct cpb_podman_request req = {
+    .path = path, .query = query, .on_data = on_log_data, .userdata = &st, .streaming = true
+  };
 
   if (cpb_podman_request (p, &req, NULL, err) < 0)
     return cpb_error_prefix (err, "logs of container '%s'", id);
   if (!cpb_logframe_at_boundary (&st.frame))
-    return cpb_error_set (err, CPB_ERR_PODMAN, "logs of container '%s': podman: stream ended inside a frame", id);
+    return cpb_error_set (err, CPB_ERR_PODMAN,
+                          "logs of container '%s': podman: stream ended inside a frame", id);
   return 0;
 }

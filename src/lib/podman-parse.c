@@ -27,12 +27,12 @@ parse_time (const char *s)
 
   if (s == NULL || (rest = strptime (s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL || tm.tm_year < 70)
     return 0;
-  t = (int64_t) timegm (&tm);
+  t = (int64_t)timegm (&tm);
   if (*rest == '.')
     rest += 1 + strspn (rest + 1, "0123456789");
   if ((*rest == '+' || *rest == '-') && strlen (rest) >= 6)
     {
-      int64_t off = (int64_t) atoi (rest + 1) * 3600 + (int64_t) atoi (rest + 4) * 60;
+      int64_t off = (int64_t)atoi (rest + 1) * 3600 + (int64_t)atoi (rest + 4) * 60;
       t += *rest == '+' ? -off : off;
     }
   return t;
@@ -123,7 +123,8 @@ cpb_podman_version_free (struct cpb_podman_version *v)
 }
 
 int
-cpb_podman_parse_version (const char *text, size_t len, struct cpb_podman_version **ret, cpb_error **err)
+cpb_podman_parse_version (const char *text, size_t len, struct cpb_podman_version **ret,
+                          cpb_error **err)
 {
   _cleanup_yajl_val_ yajl_val tree = NULL;
   struct cpb_podman_version *v;
@@ -170,11 +171,11 @@ parse_info_host (yajl_val host, struct cpb_podman_info *i)
   i->arch = cpb_json_dup_string (host, "arch");
   i->kernel = cpb_json_dup_string (host, "kernel");
   if (cpb_json_get_int64 (host, "cpus", &n))
-    i->cpus = (int) n;
+    i->cpus = (int)n;
   if (cpb_json_get_int64 (host, "memTotal", &n) && n > 0)
-    i->mem_total = (uint64_t) n;
+    i->mem_total = (uint64_t)n;
   if (cpb_json_get_int64 (host, "memFree", &n) && n > 0)
-    i->mem_free = (uint64_t) n;
+    i->mem_free = (uint64_t)n;
   /* "v1" or "v2" */
   if (cgroup && cgroup[0] == 'v')
     i->cgroup_version = atoi (cgroup + 1);
@@ -343,7 +344,7 @@ fill_container_inspect (yajl_val obj, struct cpb_podman_container *c, cpb_error 
   c->image_id = bare_id (cpb_json_get_string (obj, "Image"));
   c->status = cpb_json_dup_string (state, "Status");
   if (cpb_json_get_int64 (state, "ExitCode", &n))
-    c->exit_code = (int) n;
+    c->exit_code = (int)n;
   c->oom_killed = cpb_json_get_bool (state, "OOMKilled", false);
   cpb_json_get_int64 (state, "Pid", &c->pid);
   c->started_at = parse_time (cpb_json_get_string (state, "StartedAt"));
@@ -379,13 +380,14 @@ fill_container_entry (yajl_val obj, struct cpb_podman_container *c, cpb_error **
   if (cpb_json_get_string (obj, "Id") == NULL)
     return cpb_error_set (err, CPB_ERR_PODMAN, "podman: container list: entry without an 'Id'");
   c->id = cpb_json_dup_string (obj, "Id");
-  if (names && YAJL_IS_ARRAY (names) && names->u.array.len > 0 && YAJL_IS_STRING (names->u.array.values[0]))
+  if (names && YAJL_IS_ARRAY (names) && names->u.array.len > 0 &&
+      YAJL_IS_STRING (names->u.array.values[0]))
     c->name = cpb_xstrdup (names->u.array.values[0]->u.string);
   c->image = cpb_json_dup_string (obj, "Image");
   c->image_id = bare_id (cpb_json_get_string (obj, "ImageID"));
   c->status = cpb_json_dup_string (obj, "State");
   if (cpb_json_get_int64 (obj, "ExitCode", &n))
-    c->exit_code = (int) n;
+    c->exit_code = (int)n;
   if (cpb_json_get_int64 (obj, "StartedAt", &n) && n > 0)
     c->started_at = n;
   if (cpb_json_get_int64 (obj, "ExitedAt", &n) && n > 0)
@@ -396,8 +398,8 @@ fill_container_entry (yajl_val obj, struct cpb_podman_container *c, cpb_error **
 }
 
 int
-cpb_podman_parse_container_list (const char *text, size_t len, struct cpb_podman_container_list **ret,
-                                 cpb_error **err)
+cpb_podman_parse_container_list (const char *text, size_t len,
+                                 struct cpb_podman_container_list **ret, cpb_error **err)
 {
   _cleanup_yajl_val_ yajl_val tree = NULL;
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
@@ -435,7 +437,8 @@ cpb_podman_event_free (struct cpb_podman_event *ev)
 }
 
 int
-cpb_podman_parse_event (const char *text, size_t len, struct cpb_podman_event **ret, cpb_error **err)
+cpb_podman_parse_event (const char *text, size_t len, struct cpb_podman_event **ret,
+                        cpb_error **err)
 {
   _cleanup_yajl_val_ yajl_val tree = NULL;
   _cleanup_podman_event_ struct cpb_podman_event *ev = NULL;
@@ -488,7 +491,8 @@ cpb_podman_parse_id (const char *text, size_t len, char **ret_id, cpb_error **er
 }
 
 int
-cpb_podman_parse_create (const char *text, size_t len, char **ret_id, char ***ret_warnings, cpb_error **err)
+cpb_podman_parse_create (const char *text, size_t len, char **ret_id, char ***ret_warnings,
+                         cpb_error **err)
 {
   _cleanup_yajl_val_ yajl_val tree = NULL;
   const char *id;
@@ -528,7 +532,7 @@ cpb_podman_parse_wait (const char *text, size_t len, int *ret_exit_code, cpb_err
   end += strspn (end, " \t\r\n");
   if (errno || end == copy || *end != '\0' || code < -1 || code > 255)
     return cpb_error_set (err, CPB_ERR_PODMAN, "podman: wait: unexpected answer '%.40s'", copy);
-  *ret_exit_code = (int) code;
+  *ret_exit_code = (int)code;
   return 0;
 }
 
@@ -556,7 +560,7 @@ cpb_podman_parse_error (const char *text, size_t len, long status, cpb_error **e
   else
     cpb_error_set (err, kind, "podman: %s", msg);
   if (err)
-    (*err)->http_status = (int) status;
+    (*err)->http_status = (int)status;
   return -1;
 }
 
@@ -580,7 +584,7 @@ cpb_podman_parse_build_line (const char *text, size_t len, char **ret_stream, cp
 
       while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         n--;
-      return cpb_error_set (err, CPB_ERR_FAILED, "podman: %.*s", (int) n, msg);
+      return cpb_error_set (err, CPB_ERR_FAILED, "podman: %.*s", (int)n, msg);
     }
   *ret_stream = cpb_json_dup_string (tree, "stream");
   return 0;

@@ -14,13 +14,13 @@
 
 struct cpb_podman
 {
-  CURL *curl;               /* one easy handle: libcurl keeps its connection alive */
-  char *url;                /* as given or discovered: unix:///path, tcp://host:port */
-  char *socket_path;        /* for unix:// endpoints, else NULL */
-  char *base;               /* http://d/v4.0.0 or http://host:port/v4.0.0 */
-  char *api_version;        /* Libpod-Api-Version of _ping */
-  pid_t service_pid;        /* > 0 when this connection started the service */
-  char *service_dir;        /* its private directory, removed when it stops */
+  CURL *curl;        /* one easy handle: libcurl keeps its connection alive */
+  char *url;         /* as given or discovered: unix:///path, tcp://host:port */
+  char *socket_path; /* for unix:// endpoints, else NULL */
+  char *base;        /* http://d/v4.0.0 or http://host:port/v4.0.0 */
+  char *api_version; /* Libpod-Api-Version of _ping */
+  pid_t service_pid; /* > 0 when this connection started the service */
+  char *service_dir; /* its private directory, removed when it stops */
   atomic_int cancelled;
   char curl_error[CURL_ERROR_SIZE];
 };
@@ -34,7 +34,8 @@ void cpb_podman_stop_service (cpb_podman *p);
 /* The request shapes most calls need (podman.c).  PATH_FMT is printf-style; names
    inside must already be escaped (cpb_podman_escape). */
 int cpb_podman_call (cpb_podman *p, const char *method, const char *const *query, cpb_buf *response,
-                     cpb_error **err, const char *path_fmt, ...) __attribute__ ((format (printf, 6, 7)));
+                     cpb_error **err, const char *path_fmt, ...)
+    __attribute__ ((format (printf, 6, 7)));
 
 /* Free a result array of key/value pairs that own their strings. */
 void cpb_podman_kv_free (struct cpb_podman_kv *kv, size_t n);

@@ -98,10 +98,11 @@ parse_url (cpb_podman *p, const char *url, cpb_error **err)
       p->base = cpb_xasprintf ("http://%s" CPB_PODMAN_API_PREFIX, url + 6);
       return 0;
     }
-  return cpb_error_set (err, CPB_ERR_INPUT,
-                        "unsupported Podman URL '%s': use unix:///path/podman.sock or tcp://host:port "
-                        "(for a remote node, forward its socket with ssh -L)",
-                        url);
+  return cpb_error_set (
+      err, CPB_ERR_INPUT,
+      "unsupported Podman URL '%s': use unix:///path/podman.sock or tcp://host:port "
+      "(for a remote node, forward its socket with ssh -L)",
+      url);
 }
 
 int
@@ -157,11 +158,11 @@ cpb_podman_escape (const char *s)
   static const char hex[] = "0123456789ABCDEF";
   char *out = cpb_xmalloc (strlen (s) * 3 + 1), *o = out;
 
-  for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++)
     {
-      if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-          || *c == '-' || *c == '.' || *c == '_' || *c == '~')
-        *o++ = (char) *c;
+      if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+          *c == '-' || *c == '.' || *c == '_' || *c == '~')
+        *o++ = (char)*c;
       else
         {
           *o++ = '%';
@@ -187,8 +188,8 @@ cpb_podman_kv_free (struct cpb_podman_kv *kv, size_t n)
 {
   for (size_t i = 0; kv && i < n; i++)
     {
-      free ((char *) kv[i].key);
-      free ((char *) kv[i].value);
+      free ((char *)kv[i].key);
+      free ((char *)kv[i].value);
     }
   free (kv);
 }
@@ -199,8 +200,8 @@ struct transfer
 {
   cpb_podman *p;
   const struct cpb_podman_request *req;
-  cpb_buf error_body; /* the body of an error status */
-  cpb_buf line;       /* an incomplete line of a line stream */
+  cpb_buf error_body;  /* the body of an error status */
+  cpb_buf line;        /* an incomplete line of a line stream */
   cpb_error *cb_error; /* what a callback failed with */
   bool stopped;        /* a callback asked to end the stream */
   int read_errno;
@@ -223,7 +224,7 @@ deliver_lines (struct transfer *t, const char *data, size_t len)
 
   while ((nl = memchr (data, '\n', len)) != NULL)
     {
-      size_t n = (size_t) (nl - data);
+      size_t n = (size_t)(nl - data);
       int r;
 
       cpb_buf_append (&t->line, data, n);
@@ -286,11 +287,12 @@ read_cb (char *buf, size_t size, size_t nitems, void *userdata)
       t->read_errno = errno ? errno : EIO;
       return CURL_READFUNC_ABORT;
     }
-  return (size_t) n;
+  return (size_t)n;
 }
 
 static int
-xferinfo_cb (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+xferinfo_cb (void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+             curl_off_t ulnow)
 {
   struct transfer *t = userdata;
 
@@ -322,10 +324,10 @@ body_size (const struct cpb_podman_body *body)
   struct stat st;
 
   if (body->kind == CPB_BODY_MEMORY)
-    return (curl_off_t) body->len;
-  if (body->kind == CPB_BODY_FD && fstat (body->fd, &st) == 0 && S_ISREG (st.st_mode)
-      && lseek (body->fd, 0, SEEK_CUR) == 0)
-    return (curl_off_t) st.st_size;
+    return (curl_off_t)body->len;
+  if (body->kind == CPB_BODY_FD && fstat (body->fd, &st) == 0 && S_ISREG (st.st_mode) &&
+      lseek (body->fd, 0, SEEK_CUR) == 0)
+    return (curl_off_t)st.st_size;
   return -1;
 }
 
@@ -344,7 +346,7 @@ set_body (struct transfer *t, const char *method)
       if (strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0)
         {
           curl_easy_setopt (c, CURLOPT_POSTFIELDS, "");
-          curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) 0);
+          curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
           headers = curl_slist_append (headers, "Content-Type: application/json");
         }
       return headers;
@@ -391,7 +393,7 @@ set_common_options (struct transfer *t, const char *url, const char *method)
      timeout there; podman 4.3 even holds back the headers of logs until the first line. */
   if (!t->req->streaming)
     curl_easy_setopt (c, CURLOPT_TIMEOUT, CALL_TIMEOUT_S);
-  curl_easy_setopt (c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt (c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 }
 
 /* Turn what libcurl said into the caller's error: cancellation, an unreachable service,
@@ -419,7 +421,7 @@ transfer_error (struct transfer *t, CURLcode code, cpb_error **err)
          connect() says what the user needs (no such file, permission, refused). */
       curl_easy_getinfo (p->curl, CURLINFO_OS_ERRNO, &os_errno);
       cpb_error_set (err, CPB_ERR_CONNECT, "cannot connect to Podman at '%s': %s", p->url,
-                     os_errno ? strerror ((int) os_errno) : curl_easy_strerror (code));
+                     os_errno ? strerror ((int)os_errno) : curl_easy_strerror (code));
       /* Marks "nothing listens there", which discovery skips, apart from a service that
          answers wrongly, which it reports. */
       if (err)
@@ -469,7 +471,8 @@ cpb_podman_request (cpb_podman *p, const struct cpb_podman_request *req, long *r
   if (code != CURLE_OK && !(t.stopped && code == CURLE_WRITE_ERROR))
     r = transfer_error (&t, code, err);
   else if (status >= 400)
-    r = cpb_podman_parse_error (t.error_body.data ? t.error_body.data : "", t.error_body.len, status, err);
+    r = cpb_podman_parse_error (t.error_body.data ? t.error_body.data : "", t.error_body.len,
+                                status, err);
   else
     r = transfer_finish (&t, err);
   if (r == 0 && ret_status)
@@ -492,6 +495,8 @@ cpb_podman_call (cpb_podman *p, const char *method, const char *const *query, cp
   va_start (ap, path_fmt);
   path = cpb_xvasprintf (path_fmt, ap);
   va_end (ap);
-  struct cpb_podman_request req = { .method = method, .path = path, .query = query, .response = response };
+  struct cpb_podman_request req = {
+    .method = method, .path = path, .query = query, .response = response
+  };
   return cpb_podman_request (p, &req, NULL, err);
 }

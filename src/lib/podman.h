@@ -120,8 +120,9 @@ struct cpb_podman_body
   void *userdata;
 };
 
-#define CPB_PODMAN_BODY_MEMORY(d, l) ((struct cpb_podman_body) { .kind = CPB_BODY_MEMORY, .data = (d), .len = (l) })
-#define CPB_PODMAN_BODY_FD(f) ((struct cpb_podman_body) { .kind = CPB_BODY_FD, .fd = (f) })
+#define CPB_PODMAN_BODY_MEMORY(d, l)                                                               \
+  ((struct cpb_podman_body){ .kind = CPB_BODY_MEMORY, .data = (d), .len = (l) })
+#define CPB_PODMAN_BODY_FD(f) ((struct cpb_podman_body){ .kind = CPB_BODY_FD, .fd = (f) })
 
 struct cpb_podman_request
 {
@@ -184,12 +185,12 @@ struct cpb_podman_info
   char *os;   /* "linux" */
   char *arch; /* "amd64" */
   char *kernel;
-  char *version;        /* Podman's version */
+  char *version; /* Podman's version */
   int cpus;
-  uint64_t mem_total;   /* bytes */
-  uint64_t mem_free;    /* bytes, since boot: prefer /proc/meminfo when local */
-  int cgroup_version;   /* 1 or 2 */
-  char *oci_runtime;    /* "runc", "crun" */
+  uint64_t mem_total; /* bytes */
+  uint64_t mem_free;  /* bytes, since boot: prefer /proc/meminfo when local */
+  int cgroup_version; /* 1 or 2 */
+  char *oci_runtime;  /* "runc", "crun" */
   bool rootless;
   char *storage_driver; /* "overlay", "vfs" */
   char *graph_root;
@@ -205,8 +206,8 @@ CPB_DEFINE_CLEANUP_FUNC (struct cpb_podman_info *, cpb_podman_info_free)
 
 struct cpb_podman_image
 {
-  char *id;      /* 64 hex digits, no "sha256:" */
-  char *digest;  /* "sha256:..." or NULL */
+  char *id;         /* 64 hex digits, no "sha256:" */
+  char *digest;     /* "sha256:..." or NULL */
   char **repo_tags; /* NULL-terminated, never NULL: "localhost/name:tag" */
   struct cpb_podman_kv *labels;
   size_t n_labels;
@@ -250,7 +251,7 @@ enum cpb_podman_archive_format
 int cpb_podman_image_save (cpb_podman *p, const char *name, enum cpb_podman_archive_format format,
                            int fd, cpb_error **err);
 /* POST /libpod/images/load: load an archive made by save (either format) from BODY.
-   *RET_NAMES (may be NULL) gets the NULL-terminated names Podman reports. */
+   The NULL-terminated names Podman reports go to *RET_NAMES (may be NULL). */
 int cpb_podman_image_load (cpb_podman *p, const struct cpb_podman_body *body, char ***ret_names,
                            cpb_error **err);
 
@@ -297,30 +298,30 @@ enum cpb_podman_netns
    ignores unknown fields, so only fields checked against 4.3 are here. */
 struct cpb_container_spec
 {
-  const char *name;              /* NULL: Podman picks one */
+  const char *name; /* NULL: Podman picks one */
   const char *image;
   const char *const *command;    /* NULL-terminated argv, or NULL for the image's CMD */
   const char *const *entrypoint; /* NULL-terminated, or NULL for the image's */
   const struct cpb_podman_kv *env;
   size_t n_env;
   const char *work_dir;
-  bool create_working_dir;       /* 4.3 refuses a work_dir missing from the image without it */
-  const char *user;              /* "uid[:gid]" or a name; NULL: the image's */
+  bool create_working_dir; /* 4.3 refuses a work_dir missing from the image without it */
+  const char *user;        /* "uid[:gid]" or a name; NULL: the image's */
   const struct cpb_podman_kv *labels;
   size_t n_labels;
   enum cpb_podman_netns netns;
   bool cap_drop_all;
-  const char *const *cap_add;    /* NULL-terminated "CAP_..." names kept after dropping all */
+  const char *const *cap_add; /* NULL-terminated "CAP_..." names kept after dropping all */
   bool no_new_privileges;
   /* Always sent: the REST API ignores containers.conf default_ulimits and Podman's own
      default (1048576) cannot be set by a rootless user on hosts like ours.  0 = 1024/4096. */
   uint64_t nofile;
   uint64_t nproc;
-  uint64_t memory_bytes;         /* 0: no limit */
-  double cpus;                   /* 0: no limit; 1.5 = quota 150000 per period 100000 */
+  uint64_t memory_bytes;            /* 0: no limit */
+  double cpus;                      /* 0: no limit; 1.5 = quota 150000 per period 100000 */
   const char *seccomp_profile_path; /* NULL: Podman's default profile */
-  const char *hostname;          /* NULL: Podman's default */
-  int stop_timeout;              /* seconds before SIGKILL on stop; 0: Podman's default */
+  const char *hostname;             /* NULL: Podman's default */
+  int stop_timeout;                 /* seconds before SIGKILL on stop; 0: Podman's default */
 };
 
 /* POST /libpod/containers/create: the new container's ID in *RET_ID.  remove is always
@@ -331,8 +332,8 @@ int cpb_podman_container_create (cpb_podman *p, const struct cpb_container_spec 
    *RET_WARNINGS: on rootless cgroups v1 hosts 4.3 creates the container but warns
    "Resource limits are not supported and ignored on cgroups V1 rootless systems", i.e.
    memory_bytes and cpus are not enforced; a caller that promises limits must say so. */
-int cpb_podman_container_create_ex (cpb_podman *p, const struct cpb_container_spec *spec, char **ret_id,
-                                    char ***ret_warnings, cpb_error **err);
+int cpb_podman_container_create_ex (cpb_podman *p, const struct cpb_container_spec *spec,
+                                    char **ret_id, char ***ret_warnings, cpb_error **err);
 /* POST .../start.  Already running (304) is success.  A failed start (500 on 4.3) leaves
    the container in "created"; remove it. */
 int cpb_podman_container_start (cpb_podman *p, const char *id, cpb_error **err);
@@ -354,9 +355,9 @@ struct cpb_podman_container
 {
   char *id;
   char *name;
-  char *image;     /* the name it was created from */
+  char *image; /* the name it was created from */
   char *image_id;
-  char *status;    /* "created", "running", "paused", "exited", "stopped", ... */
+  char *status; /* "created", "running", "paused", "exited", "stopped", ... */
   int exit_code;
   /* Wrong on 4.3: stays false after a real OOM kill.  Treat exit 137 with a memory limit
      as a probable OOM kill instead. */
@@ -419,12 +420,15 @@ typedef int (*cpb_podman_log_fn) (void *userdata, enum cpb_podman_log_stream str
 struct cpb_logframe
 {
   unsigned char header[8];
-  size_t header_len;   /* bytes of the current header seen so far */
-  int stream;          /* of the frame being read */
-  uint32_t remaining;  /* payload bytes of the current frame still to come */
+  size_t header_len;  /* bytes of the current header seen so far */
+  int stream;         /* of the frame being read */
+  uint32_t remaining; /* payload bytes of the current frame still to come */
 };
 
-#define CPB_LOGFRAME_INIT { { 0 }, 0, 0, 0 }
+#define CPB_LOGFRAME_INIT                                                                          \
+  {                                                                                                \
+    { 0 }, 0, 0, 0                                                                                 \
+  }
 
 /* Feed LEN bytes; payload is handed to FN as it completes.  An unknown stream byte is
    CPB_ERR_PODMAN (the stream is then unusable). */
@@ -455,7 +459,7 @@ struct cpb_podman_event
   char *id;
   char *name;
   char *image;
-  int exit_code; /* Actor.Attributes.containerExitCode; -1 when absent */
+  int exit_code;                    /* Actor.Attributes.containerExitCode; -1 when absent */
   struct cpb_podman_kv *attributes; /* all of Actor.Attributes: the labels are here too */
   size_t n_attributes;
   int64_t time;      /* seconds since the epoch */
@@ -474,7 +478,8 @@ struct cpb_podman_event_filter
 
 /* Receives one event; the event is freed after the call returns.  Same return convention
    as cpb_podman_data_fn (CPB_PODMAN_STOP ends the stream). */
-typedef int (*cpb_podman_event_fn) (void *userdata, const struct cpb_podman_event *ev, cpb_error **err);
+typedef int (*cpb_podman_event_fn) (void *userdata, const struct cpb_podman_event *ev,
+                                    cpb_error **err);
 
 /* GET /libpod/events?stream=true&filters=...: calls FN for each event until FN stops it,
    the connection is cancelled (CPB_ERR_CANCELLED) or, with until set, the service ends
@@ -494,7 +499,8 @@ CPB_DEFINE_CLEANUP_FUNC (struct cpb_podman_event *, cpb_podman_event_free)
    document of the wrong shape (not an object, no ID) is CPB_ERR_PODMAN. */
 int cpb_podman_parse_version (const char *text, size_t len, struct cpb_podman_version **ret,
                               cpb_error **err);
-int cpb_podman_parse_info (const char *text, size_t len, struct cpb_podman_info **ret, cpb_error **err);
+int cpb_podman_parse_info (const char *text, size_t len, struct cpb_podman_info **ret,
+                           cpb_error **err);
 int cpb_podman_parse_image_list (const char *text, size_t len, struct cpb_podman_image_list **ret,
                                  cpb_error **err);
 int cpb_podman_parse_image_inspect (const char *text, size_t len, struct cpb_podman_image **ret,

@@ -33,10 +33,11 @@ check_result (int r, bool has_result, cpb_error **err)
 }
 
 static int
-count_bytes (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len, cpb_error **err)
+count_bytes (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
+             cpb_error **err)
 {
   check (stream == CPB_LOG_STDOUT || stream == CPB_LOG_STDERR);
-  *(size_t *) userdata += len;
+  *(size_t *)userdata += len;
   return 0;
 }
 
@@ -104,7 +105,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   if (size > FUZZ_MAX_INPUT)
     return 0;
-  fuzz_documents ((const char *) data, size);
+  fuzz_documents ((const char *)data, size);
   /* The decoder never hands over more than it was given, minus 8 header bytes a frame. */
   if (cpb_logframe_feed (&d, data, size, count_bytes, &payload, &err) < 0)
     check (err != NULL);

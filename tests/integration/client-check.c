@@ -73,10 +73,10 @@ check_connect (void)
 
   if (cpb_podman_get_version (p, &v, &err) < 0 || cpb_podman_get_info (p, &info, &err) < 0)
     return fail (err);
-  printf ("api=%s\nurl=%s\nembedded=%d\nversion=%s\n", cpb_podman_api_version (p), cpb_podman_url (p),
-          cpb_podman_is_embedded (p), v->version);
-  printf ("rootless=%d\ncgroup=%d\nruntime=%s\ncpus=%d\nmem_total=%llu\n", info->rootless, info->cgroup_version,
-          info->oci_runtime, info->cpus, (unsigned long long) info->mem_total);
+  printf ("api=%s\nurl=%s\nembedded=%d\nversion=%s\n", cpb_podman_api_version (p),
+          cpb_podman_url (p), cpb_podman_is_embedded (p), v->version);
+  printf ("rootless=%d\ncgroup=%d\nruntime=%s\ncpus=%d\nmem_total=%llu\n", info->rootless,
+          info->cgroup_version, info->oci_runtime, info->cpus, (unsigned long long)info->mem_total);
   fflush (stdout);
   return 0;
 }
@@ -112,22 +112,27 @@ check_images (const char *tar, const char *ref, const char *oci_file)
   if (in < 0 || out < 0)
     return fail (NULL);
   struct cpb_podman_body body = CPB_PODMAN_BODY_FD (in);
-  if (cpb_podman_image_import (p, &body, ref, changes, &id, &err) < 0 || images_listed (p, id, &listed, &err) < 0
-      || cpb_podman_image_inspect (p, ref, &img, &err) < 0 || cpb_podman_image_exists (p, ref, &exists, &err) < 0
-      || cpb_podman_image_exists (p, "localhost/cpb-no-such-image:0", &missing, &err) < 0)
+  if (cpb_podman_image_import (p, &body, ref, changes, &id, &err) < 0 ||
+      images_listed (p, id, &listed, &err) < 0 ||
+      cpb_podman_image_inspect (p, ref, &img, &err) < 0 ||
+      cpb_podman_image_exists (p, ref, &exists, &err) < 0 ||
+      cpb_podman_image_exists (p, "localhost/cpb-no-such-image:0", &missing, &err) < 0)
     return fail (err);
-  printf ("import_id=%s\nlisted=%d\ninspect_id=%s\ntag0=%s\nlabel=%s\nexists=%d\nmissing_exists=%d\n", id, listed,
-          img->id, img->repo_tags[0] ? img->repo_tags[0] : "", cpb_podman_kv_get (img->labels, img->n_labels, "io.cpb.test"),
-          exists, missing);
-  if (cpb_podman_image_tag (p, ref, "localhost/cpb-client-tagged", "v1", &err) < 0
-      || cpb_podman_image_save (p, ref, CPB_IMAGE_OCI_ARCHIVE, out, &err) < 0
-      || cpb_podman_image_remove (p, "localhost/cpb-client-tagged:v1", false, &err) < 0
-      || cpb_podman_image_remove (p, ref, false, &err) < 0 || cpb_podman_image_exists (p, ref, &exists, &err) < 0)
+  printf (
+      "import_id=%s\nlisted=%d\ninspect_id=%s\ntag0=%s\nlabel=%s\nexists=%d\nmissing_exists=%d\n",
+      id, listed, img->id, img->repo_tags[0] ? img->repo_tags[0] : "",
+      cpb_podman_kv_get (img->labels, img->n_labels, "io.cpb.test"), exists, missing);
+  if (cpb_podman_image_tag (p, ref, "localhost/cpb-client-tagged", "v1", &err) < 0 ||
+      cpb_podman_image_save (p, ref, CPB_IMAGE_OCI_ARCHIVE, out, &err) < 0 ||
+      cpb_podman_image_remove (p, "localhost/cpb-client-tagged:v1", false, &err) < 0 ||
+      cpb_podman_image_remove (p, ref, false, &err) < 0 ||
+      cpb_podman_image_exists (p, ref, &exists, &err) < 0)
     return fail (err);
   printf ("exists_after_remove=%d\n", exists);
   _cleanup_close_ int again = open (oci_file, O_RDONLY | O_CLOEXEC);
   struct cpb_podman_body saved = CPB_PODMAN_BODY_FD (again);
-  if (cpb_podman_image_load (p, &saved, &loaded, &err) < 0 || cpb_podman_image_exists (p, ref, &exists, &err) < 0)
+  if (cpb_podman_image_load (p, &saved, &loaded, &err) < 0 ||
+      cpb_podman_image_exists (p, ref, &exists, &err) < 0)
     return fail (err);
   printf ("loaded=%s\nexists_after_load=%d\n", loaded[0] ? loaded[0] : "", exists);
   return 0;
@@ -141,20 +146,25 @@ count_output (void *userdata, const char *data, size_t len, cpb_error **err)
   int *n = userdata;
 
   (*n)++;
-  fprintf (stderr, "build: %.*s", (int) len, data);
+  fprintf (stderr, "build: %.*s", (int)len, data);
   return 0;
 }
 
 static int
 check_build (const char *context, const char *tag)
 {
-  static const struct cpb_podman_kv labels[] = { { "io.cpb.spec-hash", "h-123" }, { "io.cpb.note", "a \"quoted\" note" } };
+  static const struct cpb_podman_kv labels[] = { { "io.cpb.spec-hash", "h-123" },
+                                                 { "io.cpb.note", "a \"quoted\" note" } };
   static const struct cpb_podman_kv args[] = { { "GREETING", "hello from a build arg" } };
   _cleanup_podman_ cpb_podman *p = connect_or_die ();
   _cleanup_free_ char *id = NULL;
   _cleanup_close_ int fd = open (context, O_RDONLY | O_CLOEXEC);
-  struct cpb_podman_build_options opts = { .tag = tag, .labels = labels, .n_labels = 2, .build_args = args,
-                                           .n_build_args = 1, .on_output = count_output };
+  struct cpb_podman_build_options opts = { .tag = tag,
+                                           .labels = labels,
+                                           .n_labels = 2,
+                                           .build_args = args,
+                                           .n_build_args = 1,
+                                           .on_output = count_output };
   cpb_error *err = NULL;
   int lines = 0;
 
@@ -197,7 +207,8 @@ static void *
 watch_events (void *arg)
 {
   struct watcher *w = arg;
-  const char *types[] = { "container", NULL }, *events[] = { "died", NULL }, *labels[] = { w->label, NULL };
+  const char *types[] = { "container", NULL }, *events[] = { "died", NULL },
+             *labels[] = { w->label, NULL };
   struct cpb_podman_event_filter f = { .types = types, .events = events, .labels = labels };
 
   if (cpb_podman_events (w->p, &f, on_event, w, &w->err) < 0 && w->err == NULL)
@@ -206,7 +217,8 @@ watch_events (void *arg)
 }
 
 static int
-collect_logs (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len, cpb_error **err)
+collect_logs (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
+              cpb_error **err)
 {
   cpb_buf *bufs = userdata;
 
@@ -217,7 +229,7 @@ collect_logs (void *userdata, enum cpb_podman_log_stream stream, const char *dat
 static int
 write_to_fd (void *userdata, const char *data, size_t len, cpb_error **err)
 {
-  if (write (*(int *) userdata, data, len) != (ssize_t) len)
+  if (write (*(int *)userdata, data, len) != (ssize_t)len)
     return cpb_error_errno (err, errno, "cannot write the archive");
   return 0;
 }
@@ -249,19 +261,32 @@ put_inputs (cpb_podman *p, const char *id, const char *input_tar, cpb_error **er
 static int
 create_task (cpb_podman *p, const char *image, const char *run_id, char **ret_id, cpb_error **err)
 {
-  static const char *const argv[] = { "sh", "-c",
-                                      "cat /work/input.txt; cat /tmp/input.txt; echo nofile=$(ulimit -n) nproc=$(ulimit -u);"
-                                      " echo \"env=$GREETING\"; echo to-stderr >&2; mkdir -p /work/out;"
-                                      " echo result > /work/out/result.txt; pwd; exit 3",
-                                      NULL };
+  static const char *const argv[] = {
+    "sh", "-c",
+    "cat /work/input.txt; cat /tmp/input.txt; echo nofile=$(ulimit -n) nproc=$(ulimit -u);"
+    " echo \"env=$GREETING\"; echo to-stderr >&2; mkdir -p /work/out;"
+    " echo result > /work/out/result.txt; pwd; exit 3",
+    NULL
+  };
   const struct cpb_podman_kv env[] = { { "GREETING", "hi there" } };
   const struct cpb_podman_kv labels[] = { { "io.cpb.run", run_id }, { "io.cpb.task", "t-0001" } };
   _cleanup_free_ char *name = cpb_xasprintf ("cpb-client-%s", run_id);
-  struct cpb_container_spec spec = { .name = name, .image = image, .command = argv, .env = env, .n_env = 1,
-                                     .work_dir = "/work/sub", .create_working_dir = true, .labels = labels,
-                                     .n_labels = 2, .netns = CPB_NETNS_NONE, .cap_drop_all = true,
-                                     .no_new_privileges = true, .nofile = 512, .nproc = 1000,
-                                     .memory_bytes = 64 << 20, .cpus = 0.5 };
+  struct cpb_container_spec spec = { .name = name,
+                                     .image = image,
+                                     .command = argv,
+                                     .env = env,
+                                     .n_env = 1,
+                                     .work_dir = "/work/sub",
+                                     .create_working_dir = true,
+                                     .labels = labels,
+                                     .n_labels = 2,
+                                     .netns = CPB_NETNS_NONE,
+                                     .cap_drop_all = true,
+                                     .no_new_privileges = true,
+                                     .nofile = 512,
+                                     .nproc = 1000,
+                                     .memory_bytes = 64 << 20,
+                                     .cpus = 0.5 };
 
   _cleanup_strv_free_ char **warnings = NULL;
 
@@ -273,7 +298,8 @@ create_task (cpb_podman *p, const char *image, const char *run_id, char **ret_id
 }
 
 static int
-after_exit (cpb_podman *p, const char *id, const char *run_label, const char *out_tar, cpb_error **err)
+after_exit (cpb_podman *p, const char *id, const char *run_label, const char *out_tar,
+            cpb_error **err)
 {
   _cleanup_podman_container_ struct cpb_podman_container *c = NULL;
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
@@ -281,13 +307,17 @@ after_exit (cpb_podman *p, const char *id, const char *run_label, const char *ou
   _cleanup_close_ int fd = open (out_tar, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int r = -1;
 
-  if (cpb_podman_container_logs (p, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, collect_logs, logs, err) < 0
-      || cpb_podman_archive_get (p, id, "/work/out/.", write_to_fd, &fd, err) < 0
-      || cpb_podman_container_inspect (p, id, &c, err) < 0 || cpb_podman_container_list (p, run_label, &l, err) < 0)
+  if (cpb_podman_container_logs (p, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, collect_logs, logs,
+                                 err) < 0 ||
+      cpb_podman_archive_get (p, id, "/work/out/.", write_to_fd, &fd, err) < 0 ||
+      cpb_podman_container_inspect (p, id, &c, err) < 0 ||
+      cpb_podman_container_list (p, run_label, &l, err) < 0)
     goto out;
-  printf ("stdout<<EOF\n%sEOF\nstderr<<EOF\n%sEOF\n", logs[0].data ? logs[0].data : "", logs[1].data ? logs[1].data : "");
-  printf ("status=%s\ninspect_exit=%d\nimage=%s\nlabel_task=%s\nfinished=%d\n", c->status, c->exit_code, c->image,
-          cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.task"), c->finished_at >= c->started_at && c->started_at > 0);
+  printf ("stdout<<EOF\n%sEOF\nstderr<<EOF\n%sEOF\n", logs[0].data ? logs[0].data : "",
+          logs[1].data ? logs[1].data : "");
+  printf ("status=%s\ninspect_exit=%d\nimage=%s\nlabel_task=%s\nfinished=%d\n", c->status,
+          c->exit_code, c->image, cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.task"),
+          c->finished_at >= c->started_at && c->started_at > 0);
   printf ("listed=%zu\nlisted_id=%s\n", l->n, l->n ? l->containers[0].id : "");
   r = 0;
 out:
@@ -310,8 +340,8 @@ check_run (const char *image, const char *run_id, const char *input_tar, const c
   pthread_create (&th, NULL, watch_events, &w);
   /* The stream only reports events from the moment it is open: give it that moment. */
   usleep (300 * 1000);
-  if (create_task (p, image, run_id, &id, &err) < 0 || put_inputs (p, id, input_tar, &err) < 0
-      || cpb_podman_container_start (p, id, &err) < 0)
+  if (create_task (p, image, run_id, &id, &err) < 0 || put_inputs (p, id, input_tar, &err) < 0 ||
+      cpb_podman_container_start (p, id, &err) < 0)
     {
       cpb_podman_cancel (w.p);
       pthread_join (th, NULL);
@@ -355,7 +385,8 @@ check_pause (const char *image)
   cpb_error *err = NULL;
   int code = -1;
 
-  if (cpb_podman_container_create (p, &spec, &id, &err) < 0 || cpb_podman_container_start (p, id, &err) < 0)
+  if (cpb_podman_container_create (p, &spec, &id, &err) < 0 ||
+      cpb_podman_container_start (p, id, &err) < 0)
     return fail (err);
   if (cpb_podman_container_pause (p, id, &err) < 0)
     {
@@ -363,12 +394,14 @@ check_pause (const char *image)
       printf ("pause_error=%s\n", err->msg);
       cpb_error_free (TAKE_PTR (err));
     }
-  else if (cpb_podman_container_inspect (p, id, &c, &err) < 0 || cpb_podman_container_unpause (p, id, &err) < 0
-           || cpb_podman_container_inspect (p, id, &c2, &err) < 0)
+  else if (cpb_podman_container_inspect (p, id, &c, &err) < 0 ||
+           cpb_podman_container_unpause (p, id, &err) < 0 ||
+           cpb_podman_container_inspect (p, id, &c2, &err) < 0)
     return fail (err);
   else
     printf ("paused_status=%s\nunpaused_status=%s\n", c->status, c2->status);
-  if (cpb_podman_container_kill (p, id, SIGKILL, &err) < 0 || cpb_podman_container_wait (p, id, &code, &err) < 0)
+  if (cpb_podman_container_kill (p, id, SIGKILL, &err) < 0 ||
+      cpb_podman_container_wait (p, id, &code, &err) < 0)
     return fail (err);
   printf ("killed_exit=%d\n", code);
   if (cpb_podman_container_remove (p, id, false, &err) < 0)
@@ -381,8 +414,8 @@ check_pause (const char *image)
 static void
 show (const char *what, cpb_error *err)
 {
-  printf ("%s_kind=%d\n%s_status=%d\n%s_msg=%s\n", what, err ? (int) err->kind : 0, what, err ? err->http_status : 0,
-          what, err ? err->msg : "");
+  printf ("%s_kind=%d\n%s_status=%d\n%s_msg=%s\n", what, err ? (int)err->kind : 0, what,
+          err ? err->http_status : 0, what, err ? err->msg : "");
   cpb_error_free (err);
 }
 
@@ -394,7 +427,8 @@ check_errors (const char *image)
   _cleanup_podman_container_ struct cpb_podman_container *c = NULL;
   _cleanup_free_ char *id = NULL, *id2 = NULL;
   struct cpb_container_spec spec = { .image = image, .command = bad_cmd };
-  struct cpb_container_spec noimg = { .image = "localhost/cpb-no-such-image:0", .command = bad_cmd };
+  struct cpb_container_spec noimg = { .image = "localhost/cpb-no-such-image:0",
+                                      .command = bad_cmd };
   cpb_podman *nowhere = NULL;
   cpb_error *err = NULL;
 
@@ -454,7 +488,7 @@ check_cancel (void)
 static int
 cmp_double (const void *a, const void *b)
 {
-  double x = *(const double *) a, y = *(const double *) b;
+  double x = *(const double *)a, y = *(const double *)b;
 
   return x < y ? -1 : x > y;
 }
@@ -462,7 +496,7 @@ cmp_double (const void *a, const void *b)
 static double
 median (double *v, int n)
 {
-  qsort (v, (size_t) n, sizeof *v, cmp_double);
+  qsort (v, (size_t)n, sizeof *v, cmp_double);
   return v[n / 2];
 }
 
@@ -473,7 +507,7 @@ check_bench (const char *image, int n)
 {
   static const char *const argv[] = { "true", NULL };
   _cleanup_podman_ cpb_podman *p = connect_or_die ();
-  _cleanup_free_ double *t = cpb_xcalloc ((size_t) n * 5, sizeof *t);
+  _cleanup_free_ double *t = cpb_xcalloc ((size_t)n * 5, sizeof *t);
   struct cpb_container_spec spec = { .image = image, .command = argv, .cap_drop_all = true };
   cpb_error *err = NULL;
 
@@ -495,11 +529,12 @@ check_bench (const char *image, int n)
       if (cpb_podman_container_remove (p, id, true, &err) < 0 || code != 0)
         return fail (err);
       t[i] = now_ms () - t0;
-      t[n + i] = t1 - t0, t[2 * n + i] = t2 - t1, t[3 * n + i] = t3 - t2, t[4 * n + i] = t0 + t[i] - t3;
+      t[n + i] = t1 - t0, t[2 * n + i] = t2 - t1, t[3 * n + i] = t3 - t2,
+            t[4 * n + i] = t0 + t[i] - t3;
     }
   printf ("cycles=%d\nmedian_ms=%.0f\n", n, median (t, n));
-  printf ("create_ms=%.0f\nstart_ms=%.0f\nwait_ms=%.0f\nremove_ms=%.0f\n", median (t + n, n), median (t + 2 * n, n),
-          median (t + 3 * n, n), median (t + 4 * n, n));
+  printf ("create_ms=%.0f\nstart_ms=%.0f\nwait_ms=%.0f\nremove_ms=%.0f\n", median (t + n, n),
+          median (t + 2 * n, n), median (t + 3 * n, n), median (t + 4 * n, n));
   return 0;
 }
 
@@ -527,6 +562,7 @@ main (int argc, char **argv)
     return check_cancel ();
   if (strcmp (verb, "bench") == 0 && argc == 4)
     return check_bench (argv[2], atoi (argv[3]) > 0 ? atoi (argv[3]) : 1);
-  fprintf (stderr, "usage: client-check connect|images|build|run|rm|pause|errors|cancel|bench ARGS\n");
+  fprintf (stderr,
+           "usage: client-check connect|images|build|run|rm|pause|errors|cancel|bench ARGS\n");
   return 2;
 }

@@ -14,7 +14,8 @@ struct sink
 };
 
 static int
-collect (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len, cpb_error **err)
+collect (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
+         cpb_error **err)
 {
   struct sink *s = userdata;
 
@@ -28,8 +29,14 @@ static void
 frame (cpb_buf *b, int stream, const char *text)
 {
   size_t n = strlen (text);
-  unsigned char h[8] = { (unsigned char) stream, 0, 0, 0, (unsigned char) (n >> 24), (unsigned char) (n >> 16),
-                         (unsigned char) (n >> 8), (unsigned char) n };
+  unsigned char h[8] = { (unsigned char)stream,
+                         0,
+                         0,
+                         0,
+                         (unsigned char)(n >> 24),
+                         (unsigned char)(n >> 16),
+                         (unsigned char)(n >> 8),
+                         (unsigned char)n };
 
   cpb_buf_append (b, h, 8);
   cpb_buf_append (b, text, n);
@@ -87,7 +94,8 @@ test_split_anywhere (void)
 static void
 test_fixture (void)
 {
-  _cleanup_fclose_ FILE *f = fopen (CPB_SOURCE_ROOT "/tests/unit/data/podman/logs-frames.bin", "re");
+  _cleanup_fclose_ FILE *f =
+      fopen (CPB_SOURCE_ROOT "/tests/unit/data/podman/logs-frames.bin", "re");
   struct sink s = { CPB_BUF_INIT, CPB_BUF_INIT, 0, 0 };
   _cleanup_buf_ cpb_buf wire = CPB_BUF_INIT;
   char block[256];
@@ -112,19 +120,21 @@ test_bad_and_partial (void)
   _cleanup_error_ cpb_error *err = NULL;
   _cleanup_buf_ cpb_buf wire = CPB_BUF_INIT;
 
-  ok (cpb_logframe_feed (&d, bad, sizeof bad, collect, &s, &err) < 0, "an unknown stream byte is an error");
+  ok (cpb_logframe_feed (&d, bad, sizeof bad, collect, &s, &err) < 0,
+      "an unknown stream byte is an error");
   ok (err && strstr (err->msg, "unknown stream 3") != NULL, "which names the stream");
 
-  d = (struct cpb_logframe) CPB_LOGFRAME_INIT;
-  ok (cpb_logframe_feed (&d, partial, sizeof partial, collect, &s, &err) == 0, "a partial frame is fine");
+  d = (struct cpb_logframe)CPB_LOGFRAME_INIT;
+  ok (cpb_logframe_feed (&d, partial, sizeof partial, collect, &s, &err) == 0,
+      "a partial frame is fine");
   ok (!cpb_logframe_at_boundary (&d), "but not at a boundary (3 bytes still due)");
   is_str (s.out.data, "ab", "its payload so far is delivered at once");
 
   frame (&wire, 1, "one");
   frame (&wire, 1, "two");
   sink_free (&s);
-  s = (struct sink) { CPB_BUF_INIT, CPB_BUF_INIT, 0, 1 };
-  d = (struct cpb_logframe) CPB_LOGFRAME_INIT;
+  s = (struct sink){ CPB_BUF_INIT, CPB_BUF_INIT, 0, 1 };
+  d = (struct cpb_logframe)CPB_LOGFRAME_INIT;
   is_int (cpb_logframe_feed (&d, wire.data, wire.len, collect, &s, &err), CPB_PODMAN_STOP,
           "a callback's stop ends decoding");
   is_str (s.out.data, "one", "after the frame it was given");
