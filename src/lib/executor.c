@@ -1524,14 +1524,15 @@ worker_main (void *arg)
     }
 }
 
-/* As many workers as tasks may run at once (the service serialises much of the work
-   anyway, so a few connections are enough to keep it busy). */
+/* Twice as many workers as tasks may run at once, so that collecting the tasks that ended
+   never holds up launching the next ones (the service serialises much of the work anyway:
+   a few connections are enough to keep it busy). */
 static int
 start_workers (struct run *r, cpb_error **err)
 {
-  size_t n = r->o->max_jobs > 0 ? (size_t) r->o->max_jobs : (size_t) r->node->cpus;
+  size_t n = 2 * (r->o->max_jobs > 0 ? (size_t) r->o->max_jobs : (size_t) r->node->cpus);
 
-  n = n < 1 ? 1 : n > 8 ? 8 : n;
+  n = n > 8 ? 8 : n;
   r->workers = cpb_xcalloc (n, sizeof *r->workers);
   r->worker_conns = cpb_xcalloc (n, sizeof *r->worker_conns);
   for (size_t i = 0; i < n; i++)
@@ -1618,6 +1619,9 @@ begin_collect (struct run *r, size_t i, int exit_code)
   j->o.store_state = cancelled ? CPB_TASK_CANCELLED : exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED;
   if (cancelled)
     j->o.message = cpb_xstrdup (interrupted ? "interrupted" : "cancelled");
+  /* The container no longer uses the node: the next task may start while this one's
+     outputs are collected. */
+  cpb_scheduler_release (r->sched, i);
   submit (r, j);
 }
 

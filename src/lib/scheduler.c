@@ -24,6 +24,7 @@ struct task
   struct cpb_sched_task t;
   size_t group;
   double not_before;  /* a retry waits for its backoff */
+  bool released;      /* its resources were given back before it finished */
 };
 
 struct cpb_scheduler
@@ -336,6 +337,7 @@ cpb_scheduler_next (cpb_scheduler *s, double now, size_t *ret_task, double *ret_
       if (group_ready (s, t->group, &failed) != 1 || !fits (s, &t->t))
         continue;
       reserve (s, &t->t, +1);
+      t->released = false;
       t->t.attempts++;
       set_state (s, t, CPB_STATUS_RUNNING);
       *ret_task = s->order[p];
@@ -352,7 +354,8 @@ cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome
 
   if (t->t.state != CPB_STATUS_RUNNING)
     return t->t.state;
-  reserve (s, &t->t, -1);
+  if (!t->released)
+    reserve (s, &t->t, -1);
   if (outcome == CPB_SCHED_OK)
     set_state (s, t, CPB_STATUS_DONE);
   else if (outcome == CPB_SCHED_CANCELLED)
@@ -369,6 +372,17 @@ cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome
       set_state (s, t, CPB_STATUS_QUEUED);
     }
   return t->t.state;
+}
+
+void
+cpb_scheduler_release (cpb_scheduler *s, size_t i)
+{
+  struct task *t = &s->tasks[i];
+
+  if (t->t.state != CPB_STATUS_RUNNING || t->released)
+    return;
+  reserve (s, &t->t, -1);
+  t->released = true;
 }
 
 void

@@ -91,6 +91,11 @@ enum cpb_sched_outcome
 enum cpb_task_status cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome,
                                           double now);
 
+/* Task I's container has exited: its cpus, memory, licences and -j slot are free for the
+   next task while its outputs are still being collected (it stays RUNNING until
+   cpb_scheduler_finish, which then releases nothing twice). */
+void cpb_scheduler_release (cpb_scheduler *s, size_t i);
+
 /* Apply a change made outside the run (hold, release, cancel) to a task that is not
    running; a running task is left alone (the caller stops its container first). */
 void cpb_scheduler_set_state (cpb_scheduler *s, size_t i, enum cpb_task_status state);

@@ -18,6 +18,7 @@ cpb=$build/cpb
 svc_sh=$src/tests/lib/podman-service.sh
 image=localhost/cpb-busybox:latest
 work=$(mktemp -d /tmp/cpb-bench.XXXXXX)
+chmod 0755 "$work" # the service runs as the unprivileged test user
 svc=$work/svc
 
 cleanup() { "$svc_sh" stop "$svc" >/dev/null 2>&1 || true; rm -rf "$work"; }
@@ -25,7 +26,7 @@ trap cleanup EXIT
 
 [ -x "$cpb" ] || { echo "no cpb at $cpb: build first" >&2; exit 1; }
 command -v parallel >/dev/null || { echo "GNU parallel is needed" >&2; exit 1; }
-mkdir -p "$svc"
+
 CPB_PODMAN_URL=$("$svc_sh" start "$svc")
 export CPB_PODMAN_URL XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config
 tpodman() { "$svc_sh" podman "$svc" "$@"; }

@@ -187,6 +187,16 @@ $stamp" ] || { echo "use-$i got: $got" >&2; return 1; }
   assert_nothing_left
 }
 
+@test "--fail-fast cancels the rest at the first task that fails for good" {
+  run_cpb run -j 1 --fail-fast "$SPEC/failfast.yaml"
+  assert_failure 1
+  run_cpb status failfast --json
+  assert_contains "$output" '"FAILED":1'
+  assert_contains "$output" '"CANCELLED":4'
+  assert_contains "$output" '"DONE":0'
+  assert_nothing_left
+}
+
 @test "a requirement nothing offers and a bad jobs.yaml are refused before anything runs" {
   run_cpb run "$SPEC/requires.yaml"
   assert_failure 2

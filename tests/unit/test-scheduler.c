@@ -42,6 +42,11 @@ test_cap_and_priority (void)
   cpb_scheduler_finish (s, 3, CPB_SCHED_OK, 1);
   is_int (drain (s, 1, started, 8), 1, "a finished task frees one slot");
   is_int (started[0], 1, "taken by the next in order");
+  cpb_scheduler_release (s, 0);
+  is_int (drain (s, 2, started, 8), 1, "an exited task being collected frees its slot");
+  is_int (cpb_scheduler_state (s, 0), CPB_STATUS_RUNNING, "but stays RUNNING until collected");
+  cpb_scheduler_finish (s, 0, CPB_SCHED_OK, 3);
+  is_int (drain (s, 3, started, 8), 0, "and finishing it does not free the slot twice");
 }
 
 static void
