@@ -483,7 +483,11 @@ typedef int (*cpb_podman_event_fn) (void *userdata, const struct cpb_podman_even
 
 /* GET /libpod/events?stream=true&filters=...: calls FN for each event until FN stops it,
    the connection is cancelled (CPB_ERR_CANCELLED) or, with until set, the service ends
-   the stream.  One stream reports every exit cheaper than one wait per container. */
+   the stream.  One stream reports every exit cheaper than one wait per container.
+   Trap (4.3): the stream only reports what happens after it is open, and Podman sends
+   nothing (not even headers) until the first event, so a caller cannot tell when it is
+   open: set since to a time taken before creating the containers (unix seconds as text)
+   and the service replays the events in between, so no exit is missed. */
 int cpb_podman_events (cpb_podman *p, const struct cpb_podman_event_filter *filter,
                        cpb_podman_event_fn fn, void *userdata, cpb_error **err);
 

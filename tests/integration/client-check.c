@@ -188,7 +188,7 @@ struct watcher
   int died_exit_code;
   char *died_id;
   cpb_error *err;
-  int ready; /* the stream is open */
+  const char *since;
 };
 
 static int
@@ -209,7 +209,9 @@ watch_events (void *arg)
   struct watcher *w = arg;
   const char *types[] = { "container", NULL }, *events[] = { "died", NULL },
              *labels[] = { w->label, NULL };
-  struct cpb_podman_event_filter f = { .types = types, .events = events, .labels = labels };
+  struct cpb_podman_event_filter f = {
+    .types = types, .events = events, .labels = labels, .since = w->since
+  };
 
   if (cpb_podman_events (w->p, &f, on_event, w, &w->err) < 0 && w->err == NULL)
     cpb_error_set (&w->err, CPB_ERR_PODMAN, "events failed");
@@ -332,14 +334,16 @@ check_run (const char *image, const char *run_id, const char *input_tar, const c
   _cleanup_podman_ cpb_podman *p = connect_or_die ();
   _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.run=%s", run_id), *id = NULL;
   struct watcher w = { .label = label, .died_exit_code = -100 };
+  char since[32];
   cpb_error *err = NULL;
   pthread_t th;
 
   if (cpb_podman_clone (p, &w.p, &err) < 0)
     return fail (err);
+  /* The stream cannot tell when it is open: since= replays what happened before. */
+  snprintf (since, sizeof since, "%lld", (long long)time (NULL) - 1);
+  w.since = since;
   pthread_create (&th, NULL, watch_events, &w);
-  /* The stream only reports events from the moment it is open: give it that moment. */
-  usleep (300 * 1000);
   if (create_task (p, image, run_id, &id, &err) < 0 || put_inputs (p, id, input_tar, &err) < 0 ||
       cpb_podman_container_start (p, id, &err) < 0)
     {
