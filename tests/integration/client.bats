@@ -46,6 +46,24 @@ busybox_tar() {
   [ "$(kv cpus)" = "$(nproc)" ]
 }
 
+@test "discovery: CONTAINER_HOST, then the user's socket under XDG_RUNTIME_DIR" {
+  local xdg=$WORKDIR/disc-xdg
+  mkdir -p "$xdg/podman"
+  ln -sf "${CPB_PODMAN_URL#unix://}" "$xdg/podman/podman.sock"
+  run --separate-stderr env -u CPB_PODMAN_URL XDG_RUNTIME_DIR="$xdg" CONTAINER_HOST= "$CLIENT_CHECK" connect
+  assert_success
+  [ "$(kv url)" = "unix://$xdg/podman/podman.sock" ]
+  [ "$(kv embedded)" = 0 ]
+  run --separate-stderr env -u CPB_PODMAN_URL XDG_RUNTIME_DIR="$xdg" CONTAINER_HOST="$CPB_PODMAN_URL" "$CLIENT_CHECK" connect
+  assert_success
+  [ "$(kv url)" = "$CPB_PODMAN_URL" ]
+  # CONTAINER_HOST is the user's explicit choice: when it does not answer, that is the error.
+  run --separate-stderr env -u CPB_PODMAN_URL XDG_RUNTIME_DIR="$xdg" CONTAINER_HOST=unix://$WORKDIR/none.sock "$CLIENT_CHECK" connect
+  assert_failure 3
+  assert_contains "$stderr" "\$CONTAINER_HOST: cannot connect to Podman at 'unix://$WORKDIR/none.sock'"
+  assert_contains "$stderr" "run 'cpb doctor'"
+}
+
 @test "images: import, list, inspect, exists, tag, save as OCI archive, remove, load" {
   local ref=localhost/cpb-client-img:1 oci=$WORKDIR/img.oci.tar
   busybox_tar "$WORKDIR/rootfs.tar"
