@@ -236,20 +236,32 @@ write_to_fd (void *userdata, const char *data, size_t len, cpb_error **err)
   return 0;
 }
 
-/* The same tar twice: from the file (sent with a Content-Length) into /work, and through a
-   pipe (sent chunked) into /tmp. */
+static ssize_t
+read_file (void *userdata, void *buf, size_t len)
+{
+  FILE *f = userdata;
+  size_t n = fread (buf, 1, len, f);
+
+  return n == 0 && ferror (f) ? -1 : (ssize_t)n;
+}
+
+/* The same tar three times: from the file (sent with a Content-Length) into /work, through
+   a pipe (sent chunked) into /tmp, and from a read callback (chunked) into /. */
 static int
 put_inputs (cpb_podman *p, const char *id, const char *input_tar, cpb_error **err)
 {
   _cleanup_close_ int fd = open (input_tar, O_RDONLY | O_CLOEXEC);
+  _cleanup_fclose_ FILE *f = fopen (input_tar, "re");
   _cleanup_free_ char *cmd = cpb_xasprintf ("cat '%s'", input_tar);
   struct cpb_podman_body body = CPB_PODMAN_BODY_FD (fd);
+  struct cpb_podman_body cb = { .kind = CPB_BODY_READ, .read = read_file, .userdata = f };
   FILE *pipe;
   int r;
 
-  if (fd < 0)
+  if (fd < 0 || f == NULL)
     return cpb_error_errno (err, errno, "cannot open '%s'", input_tar);
-  if (cpb_podman_archive_put (p, id, "/work", &body, err) < 0)
+  if (cpb_podman_archive_put (p, id, "/work", &body, err) < 0 ||
+      cpb_podman_archive_put (p, id, "/", &cb, err) < 0)
     return -1;
   pipe = popen (cmd, "re");
   if (pipe == NULL)
@@ -265,7 +277,8 @@ create_task (cpb_podman *p, const char *image, const char *run_id, char **ret_id
 {
   static const char *const argv[] = {
     "sh", "-c",
-    "cat /work/input.txt; cat /tmp/input.txt; echo nofile=$(ulimit -n) nproc=$(ulimit -u);"
+    "cat /work/input.txt; cat /tmp/input.txt; cat /input.txt; echo nofile=$(ulimit -n) "
+    "nproc=$(ulimit -u);"
     " echo \"env=$GREETING\"; echo to-stderr >&2; mkdir -p /work/out;"
     " echo result > /work/out/result.txt; pwd; exit 3",
     NULL

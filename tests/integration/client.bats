@@ -135,8 +135,8 @@ busybox_tar() {
   local out_text err_text
   out_text=$(sed -n '/^stdout<<EOF$/,/^EOF$/p' <<< "$output")
   err_text=$(sed -n '/^stderr<<EOF$/,/^EOF$/p' <<< "$output")
-  # Both archive PUTs (file body with a length, pipe body chunked) arrived before start.
-  [ "$(grep -c '^input line$' <<< "$out_text")" = 2 ]
+  # All three archive PUTs (file with a length, pipe and read callback chunked) arrived.
+  [ "$(grep -c '^input line$' <<< "$out_text")" = 3 ]
   assert_contains "$out_text" "nofile=512 nproc=1000"
   assert_contains "$out_text" "env=hi there"
   assert_contains "$out_text" "/work/sub"
