@@ -109,6 +109,40 @@ test_external (cpb_state *st, const char *path)
 }
 
 static void
+test_runs_and_containers (cpb_state *st)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  _cleanup_free_ char *run = NULL, *ns = NULL, *batch = NULL;
+  _cleanup_strv_free_ char **ids = NULL;
+  int64_t id, pid = -1;
+
+  ok (cpb_state_run_begin (st, "ns", "other", NULL, &run, &err) == 0, "a run of another batch");
+  ok (cpb_state_run_live (st, "ns", "other", &pid, &err) == 0 && pid == 0,
+      "this process's own run is not another live cpb");
+  {
+    struct cpb_state_task t = mk ("o-1", 0, "k");
+    enum cpb_plan_action a;
+
+    t.batch = (char *) "other";
+    cpb_state_task_plan (st, &t, false, &a, &err);
+    id = t.id;
+  }
+  cpb_state_task_start (st, id, run, 1, "local", NULL, &err);
+  ok (cpb_state_task_set_container (st, id, "abc123", &err) == 0, "the container is recorded after");
+  ok (cpb_state_running_containers (st, "ns", "other", &ids, &err) == 0 && ids[0]
+          && strcmp (ids[0], "abc123") == 0 && ids[1] == NULL,
+      "and listed as what a killed run would leave");
+  ok (cpb_state_parse_batch ("lab/sweep", "me", &ns, &batch, &err) == 0, "NS/BATCH parses");
+  is_str (ns, "lab", "namespace from the argument");
+  free (ns);
+  free (batch);
+  ok (cpb_state_parse_batch ("sweep", "me", &ns, &batch, &err) == 0 && strcmp (ns, "me") == 0,
+      "BATCH alone takes the default namespace");
+  ok (cpb_state_parse_batch ("../x", "me", &(char *){ NULL }, &(char *){ NULL }, &err) < 0,
+      "a name that would climb out of the store is refused");
+}
+
+static void
 test_listing (cpb_state *st)
 {
   _cleanup_error_ cpb_error *err = NULL;
@@ -147,6 +181,7 @@ main (void)
   test_resume (st);
   test_external (st, path);
   test_listing (st);
+  test_runs_and_containers (st);
   cpb_state_close (st);
   ok (cpb_state_open (path, &st, &err) == 0, "reopening migrates nothing and works");
   is_int (cpb_state_schema_version (st), 1, "still version 1");
