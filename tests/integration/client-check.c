@@ -437,6 +437,12 @@ show (const char *what, cpb_error *err)
 }
 
 static int
+discard (void *userdata, const char *data, size_t len, cpb_error **err)
+{
+  return 0;
+}
+
+static int
 check_errors (const char *image)
 {
   static const char *const bad_cmd[] = { "/nonexistent", NULL };
@@ -455,6 +461,8 @@ check_errors (const char *image)
     return fail (err);
   cpb_podman_container_start (p, id, &err);
   show ("start", TAKE_PTR (err));
+  cpb_podman_archive_get (p, id, "/nonexistent/.", discard, NULL, &err);
+  show ("archive", TAKE_PTR (err));
   cpb_podman_container_remove (p, id, true, NULL);
   cpb_podman_container_create (p, &noimg, &id2, &err);
   show ("create", TAKE_PTR (err));

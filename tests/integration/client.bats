@@ -187,6 +187,8 @@ busybox_tar() {
   [ "$(kv start_status)" = 500 ]
   assert_contains "$(kv start_msg)" '/nonexistent'
   assert_contains "$(kv create_msg)" 'image not known'
+  [ "$(kv archive_kind)" = 5 ]   # a missing path in archive GET is not-found
+  [ "$(kv archive_status)" = 404 ]
   [ "$(kv connect_kind)" = 4 ]   # CPB_ERR_CONNECT
   assert_contains "$(kv connect_msg)" "No such file or directory"
   [ "$(kv url_kind)" = 2 ]       # CPB_ERR_INPUT
