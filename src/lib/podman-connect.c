@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Seconds without any open request after which an embedded service exits by itself. */
+#define CPB_EMBEDDED_IDLE_SECONDS "60"
+
 /* How long an embedded service may take to answer its first _ping. */
 #define SERVICE_START_TIMEOUT_MS 10000
 #define SERVICE_STOP_TIMEOUT_MS 5000
@@ -133,7 +136,12 @@ exec_service (const char *podman, const char *log, const char *sock_url, pid_t p
       dup2 (out, 1);
       dup2 (out, 2);
     }
-  execl (podman, "podman", "system", "service", "--time=0", sock_url, (char *)NULL);
+  /* An idle timeout rather than --time=0: if cpb dies by SIGKILL, PDEATHSIG reaches only the
+     outer podman, and a rootless service that had to create its user namespace keeps an inner
+     process serving.  Open requests and streams (events, logs, build) count as activity, so
+     the service outlives no cpb that still uses it (checked on podman 4.3.1). */
+  execl (podman, "podman", "system", "service", "--time=" CPB_EMBEDDED_IDLE_SECONDS, sock_url,
+         (char *)NULL);
   _exit (127);
 }
 
