@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -371,6 +372,17 @@ set_body (struct transfer *t, const char *method)
   return headers;
 }
 
+/* libcurl opens its sockets without SOCK_CLOEXEC, so every child cpb spawns (recipes,
+   ssh, the embedded service) would inherit the connection to Podman: mmdebstrap's apt
+   failed on such a stray descriptor.  Open them ourselves, close-on-exec. */
+static curl_socket_t
+opensocket_cb (void *userdata, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+  int fd = socket (addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
 static void
 set_common_options (struct transfer *t, const char *url, const char *method)
 {
@@ -380,6 +392,7 @@ set_common_options (struct transfer *t, const char *url, const char *method)
   curl_easy_setopt (c, CURLOPT_URL, url);
   if (t->p->socket_path)
     curl_easy_setopt (c, CURLOPT_UNIX_SOCKET_PATH, t->p->socket_path);
+  curl_easy_setopt (c, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
   curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (c, CURLOPT_ERRORBUFFER, t->p->curl_error);
