@@ -83,6 +83,7 @@ cpb_buf_steal (cpb_buf *b, size_t *ret_len)
   char *p;
 
   buf_reserve (b, 0);
+  b->data[b->len] = '\0'; /* a buffer never appended to has no terminator yet */
   p = b->data;
   if (ret_len)
     *ret_len = b->len;

@@ -42,6 +42,13 @@ main (void)
   is_int (b.len, 3890, "buffer grows across many appends");
   ok (b.data[b.len] == '\0', "buffer stays NUL-terminated");
 
+  {
+    cpb_buf empty = CPB_BUF_INIT;
+    size_t len = 1;
+    _cleanup_free_ char *s = cpb_buf_steal (&empty, &len);
+    ok (s != NULL && s[0] == '\0' && len == 0, "stealing an empty buffer gives an empty string");
+  }
+
   cpb_sha256_hex ("abc", 3, hex);
   is_str (hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256 of 'abc'");
   ok (cpb_sha256_file ("/nonexistent/file", hex, &err) < 0, "hashing a missing file fails");
