@@ -8,7 +8,8 @@
 #   setup        contrib/podman/setup-host.sh (packages, test user, subids, /dev/net/tun)
 #   build        meson --werror into ./build, then every meson test (unit tests, fuzz replays)
 #   asan         the same into ./build-asan with -Db_sanitize=address,undefined and
-#                LeakSanitizer on, so leaks and undefined behaviour fail the suite
+#                LeakSanitizer on, so leaks and undefined behaviour fail the suite (at -O0,
+#                which halves its build time on 2 cores)
 #   integration  every tests/integration/*.bats (or the BATS_FILEs given), TAP output,
 #                against the real cpb of ./build and a private rootless Podman service
 #                that each file starts and stops
@@ -157,11 +158,17 @@ run_integration() {
   chmod 0755 "$logdir"
   export CPB_BUILD_DIR=$build CPB_TEST_TMPDIR=$logdir
   echo "=== integration: ${#bats_files[@]} files, $jobs at a time"
-  printf '%s\n' "${bats_files[@]}" \
+  # Longest first, so that two slow files do not end up last: by the seconds each took in
+  # the last run (kept in the build directory), else by their count of tests.
+  for f in "${bats_files[@]}"; do
+    secs=$(awk -v n="$(basename "$f" .bats)" '$2 == n { print $1 }' "$build/bats-times" 2>/dev/null)
+    printf '%d %s\n' "${secs:-$(grep -c '^@test' "$f")}" "$f"
+  done | sort -rn | cut -d' ' -f2- \
     | xargs -P "$jobs" -I{} "$src/tests/run-all.sh" --one-bats {} "$logdir"
   for f in "${bats_files[@]}"; do
     name=$(basename "$f" .bats)
     read -r rc secs <"$logdir/$name.rc" 2>/dev/null || { rc=1 secs=0; }
+    echo "$secs $name" >>"$logdir/times"
     echo "--- $name.bats (${secs}s, exit $rc)"
     cat "$logdir/$name.tap" 2>/dev/null
     [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "# killed after ${bats_timeout}s"
@@ -175,6 +182,7 @@ run_integration() {
     [ -d "$d" ] && "$src/tests/lib/podman-service.sh" stop "$d" >/dev/null 2>&1
   done
   reap_leftovers "$logdir"
+  cp "$logdir/times" "$build/bats-times" 2>/dev/null
   rm -rf "$logdir"
   echo "=== integration: done in $((SECONDS - start))s"
   summary+=("$(printf '%-18s all files in %ds' integration $((SECONDS - start)))")
@@ -186,7 +194,7 @@ build_and_test build "$build" --werror
 if [ "$do_asan" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:print_summary=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:print_summary=1 \
-    build_and_test asan "$asan" --werror -Db_sanitize=address,undefined
+    build_and_test asan "$asan" --werror -Db_sanitize=address,undefined -Dbuildtype=debug
 fi
 if [ -x "$build/cpb" ]; then
   run_integration
