@@ -1821,7 +1821,8 @@ process_died (struct run *r)
   r->n_died = 0;
   pthread_mutex_unlock (&r->lock);
   v = cpb_xrealloc (v, (n + r->n_pending + 1) * sizeof *v);
-  memcpy (v + n, r->pending, r->n_pending * sizeof *v);
+  if (r->n_pending)
+    memcpy (v + n, r->pending, r->n_pending * sizeof *v);
   n += r->n_pending;
   free (r->pending);
   r->pending = NULL;
@@ -2154,6 +2155,10 @@ show_progress (struct run *r, double now)
   if (r->progress == NULL)
     return;
   cpb_scheduler_counts (r->sched, counts);
+  /* Tasks whose container exited and whose outputs are being collected no longer run. */
+  for (size_t i = 0; i < r->n_tasks; i++)
+    if (r->tasks[i].busy == JOB_COLLECT && counts[CPB_STATUS_RUNNING] > 0)
+      counts[CPB_STATUS_RUNNING]--;
   cpb_progress_update (r->progress, counts, now);
 }
 

@@ -629,6 +629,31 @@ attempt_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_
   return step_done (st, s, err);
 }
 
+/* A task cancelled by another cpb while it ran keeps its CANCELLED state, but its last
+   attempt's exit, archive (logs) and report are still recorded, for cpb logs and status. */
+static int
+keep_cancelled_outcome (cpb_state *st, int64_t id, int exit_code, const char *archive_path,
+                        const char *helper_json, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare (st,
+               "UPDATE tasks SET exit_code = ?, ended_at = ?, archive_path = coalesce (?, "
+               "archive_path), helper_json = ?, container_id = NULL "
+               "WHERE id = ? AND state = 'CANCELLED'",
+               &s, err)
+      < 0)
+    return -1;
+  sqlite3_bind_int (s, 1, exit_code);
+  sqlite3_bind_int64 (s, 2, now_seconds ());
+  bind_text (s, 3, archive_path);
+  bind_text (s, 4, helper_json);
+  sqlite3_bind_int64 (s, 5, id);
+  if (step_done (st, s, err) < 0)
+    return -1;
+  return 0;
+}
+
 int
 cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_code,
                        const char *archive_path, const char *helper_json, const char *message,
@@ -654,7 +679,9 @@ cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, in
   sqlite3_bind_int64 (s, 7, id);
   if (step_done (st, s, err) < 0)
     return -1;
-  return sqlite3_changes (st->db) > 0 ? 1 : 0;
+  if (sqlite3_changes (st->db) > 0)
+    return 1;
+  return keep_cancelled_outcome (st, id, exit_code, archive_path, helper_json, err);
 }
 
 int

@@ -103,6 +103,15 @@ test_external (cpb_state *st, const char *path)
   is_int (cpb_state_task_finish (st, id, CPB_STATUS_DONE, 0, NULL, NULL, NULL, &err), 0,
           "a cancel by another process is not overwritten by the run's finish");
   is_int (state_of (st, "t-2"), CPB_STATUS_CANCELLED, "the task stays CANCELLED");
+  cpb_state_task_finish (st, id, CPB_STATUS_DONE, 143, "/a/t-2.tar.zst", NULL, NULL, &err);
+  {
+    struct cpb_state_task t = { 0 };
+
+    cpb_state_task_get (st, "ns", "sweep", "t-2", &t, &err);
+    ok (t.exit_code == 143 && t.archive_path && strcmp (t.archive_path, "/a/t-2.tar.zst") == 0,
+        "but its exit and archive (its logs) are kept");
+    cpb_state_task_clear (&t);
+  }
   ok (cpb_state_counts (st, "ns", "sweep", counts, &err) == 0, "counts per state");
   is_int (counts[CPB_STATUS_CANCELLED], 1, "one cancelled");
   is_int (counts[CPB_STATUS_QUEUED], 2, "two queued");
