@@ -200,7 +200,7 @@ static void
 print_result_text (const struct cpb_run_result *res)
 {
   if (res->adopted || res->removed)
-    fprintf (stderr, "cpb run: a killed run left %zu containers: %zu collected, %zu removed\n",
+    fprintf (stderr, "cpb run: a killed run left %zu containers: %zu adopted, %zu removed\n",
              res->adopted + res->removed, res->adopted, res->removed);
   printf ("%s/%s: %zu done, %zu failed, %zu cancelled, %zu held\n", res->namespace, res->batch,
           res->counts[CPB_STATUS_DONE], res->counts[CPB_STATUS_FAILED],

@@ -69,6 +69,7 @@ struct rtask
   double stop_at;       /* when the first signal was sent */
   bool cancel_requested;
   int busy;             /* a worker is launching (1) or collecting (2) it */
+  int adopted_attempts; /* > 0: running in a container a killed cpb left */
   struct cpb_sched_use *uses;
   size_t n_uses;
 };
@@ -77,6 +78,12 @@ struct died
 {
   char *id;
   int exit_code;
+};
+
+struct kept
+{
+  char *id;
+  time_t started;
 };
 
 struct run
@@ -108,6 +115,8 @@ struct run
   pthread_cond_t todo_cond;
   bool workers_quit;
   struct died *pending;  /* exits of containers whose launch is still being reported */
+  struct kept *kept;     /* running containers a killed cpb left, to adopt */
+  size_t n_kept;
   size_t n_pending;
   /* the events thread */
   cpb_podman *events_conn;
@@ -434,6 +443,39 @@ resolve_task (struct run *r, struct rtask *rt, struct cpb_sched_task *ret_sched,
   return 0;
 }
 
+static void remove_container (cpb_podman *p, const char *id);
+
+/* If a kept container runs task RT with the key the task has now, adopt it: RT keeps running
+   in it (the database row stays RUNNING).  A stale one (the spec or inputs changed) goes. */
+static bool
+take_over (struct run *r, struct rtask *rt)
+{
+  struct cpb_state_task old = { 0 };
+  bool adopted = false;
+
+  if (r->n_kept == 0 || cpb_state_task_get (r->st, r->ns, r->batch, rt->name, &old, NULL) < 0)
+    return false;
+  for (size_t k = 0; k < r->n_kept; k++)
+    if (r->kept[k].id && old.container_id && strcmp (r->kept[k].id, old.container_id) == 0)
+      {
+        if (old.key && strcmp (old.key, rt->key) == 0)
+          {
+            time_t started = r->kept[k].started;
+
+            rt->container_id = TAKE_PTR (r->kept[k].id);
+            rt->started_wall = started;
+            rt->started = now_monotonic () - (double) (time (NULL) - started);
+            rt->db_id = old.id;
+            rt->action = CPB_PLAN_RUN;
+            rt->adopted_attempts = old.attempts > 0 ? old.attempts : 1;
+            adopted = true;
+          }
+        break;
+      }
+  cpb_state_task_clear (&old);
+  return adopted;
+}
+
 /* The action for RT against the database: insert or requeue (RECORD), or just look. */
 static int
 plan_in_state (struct run *r, struct rtask *rt, bool record, cpb_error **err)
@@ -458,6 +500,8 @@ plan_in_state (struct run *r, struct rtask *rt, bool record, cpb_error **err)
         }
       return 0;
     }
+  if (take_over (r, rt))
+    return 0;
   t = make_task (r, rt);
   params = params_json (t);
   st = (struct cpb_state_task){ .namespace = r->ns, .batch = r->batch, .name = t->name,
@@ -534,6 +578,8 @@ plan_tasks (struct run *r, bool record, cpb_error **err)
                     : rt->action == CPB_PLAN_HELD ? CPB_STATUS_HELD
                                                   : CPB_STATUS_QUEUED;
       cpb_scheduler_add_task (r->sched, &sched);
+      if (rt->adopted_attempts > 0)
+        cpb_scheduler_adopt (r->sched, i, rt->adopted_attempts);
     }
   if (record && cpb_state_commit (r->st, err) < 0)
     goto fail;
@@ -570,6 +616,9 @@ run_free (struct run *r)
   for (size_t i = 0; i < r->n_pending; i++)
     free (r->pending[i].id);
   free (r->pending);
+  for (size_t i = 0; i < r->n_kept; i++)
+    free (r->kept[i].id);
+  free (r->kept);
   free (r->events_error);
   cpb_buf_free (&r->failed_names);
   cpb_scheduler_free (r->sched);
@@ -1729,7 +1778,9 @@ static void *
 events_main (void *arg)
 {
   struct run *r = arg;
-  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.run=%s", r->run_id);
+  /* By batch, not by run: containers adopted from a killed run carry its run id.  Only one
+     cpb runs a batch at a time, and exits of unknown containers are ignored. */
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
   /* Events since the run began: an exit between start and the stream's first byte is
      replayed instead of lost. */
   _cleanup_free_ char *since = cpb_xasprintf ("%lld", (long long) r->since);
@@ -1843,11 +1894,12 @@ process_died (struct run *r)
     free (v);
 }
 
-/* The backstop for a lost event: the run's containers that have exited. */
+/* The backstop for a lost event: the run's containers (its own and adopted ones, all
+   labelled with the batch) that have exited. */
 static void
 backstop (struct run *r)
 {
-  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.run=%s", r->run_id);
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
   _cleanup_error_ cpb_error *err = NULL;
 
@@ -2067,6 +2119,28 @@ adopt_container (struct run *r, const struct cpb_podman_container *c)
   return adopted;
 }
 
+/* A running container whose task the database shows RUNNING in it: the new run takes it
+   over (planning checks that the task's key is unchanged) instead of starting it again. */
+static bool
+keep_running (struct run *r, const struct cpb_podman_container *c)
+{
+  const char *name = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.task");
+  struct cpb_state_task st = { 0 };
+  bool keep = false;
+
+  if (name == NULL || c->status == NULL || strcmp (c->status, "running") != 0
+      || cpb_state_task_get (r->st, r->ns, r->batch, name, &st, NULL) < 0)
+    return false;
+  if (st.state == CPB_STATUS_RUNNING && st.container_id && strcmp (st.container_id, c->id) == 0)
+    {
+      r->kept = cpb_xrealloc (r->kept, (r->n_kept + 1) * sizeof *r->kept);
+      r->kept[r->n_kept++] = (struct kept){ cpb_xstrdup (c->id), (time_t) c->started_at };
+      keep = true;
+    }
+  cpb_state_task_clear (&st);
+  return keep;
+}
+
 /* Refuse to run a batch another live cpb is running; collect or remove what a killed one
    left (anything labelled with this batch: no run of ours has started yet). */
 static int
@@ -2090,6 +2164,11 @@ adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
 
       if (ns == NULL || strcmp (ns, r->ns) != 0)
         continue;
+      if (keep_running (r, c))
+        {
+          ret->adopted++;
+          continue;
+        }
       if (adopt_container (r, c))
         ret->adopted++;
       else
@@ -2099,18 +2178,35 @@ adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
   return 0;
 }
 
-/* Remove every container of this run that is still there, whatever happened. */
+/* Remove every container of this run that is still there, whatever happened: those of the
+   batch in this namespace (adopted ones carry the killed run's id; no other cpb runs the
+   batch meanwhile). */
 static void
 remove_run_containers (struct run *r)
 {
-  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.run=%s", r->run_id);
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
   _cleanup_error_ cpb_error *err = NULL;
 
   if (cpb_podman_container_list (r->node->podman, label, &l, &err) < 0)
     return;
   for (size_t k = 0; k < l->n; k++)
-    remove_container (r->node->podman, l->containers[k].id);
+    {
+      const struct cpb_podman_container *c = &l->containers[k];
+      const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
+
+      if (ns && strcmp (ns, r->ns) == 0)
+        remove_container (r->node->podman, c->id);
+    }
+}
+
+/* Kept containers no task took over (its key changed, or it left the spec) go. */
+static void
+drop_unadopted (struct run *r)
+{
+  for (size_t k = 0; k < r->n_kept; k++)
+    if (r->kept[k].id)
+      remove_container (r->node->podman, r->kept[k].id);
 }
 
 /* ------------------------------------------------------------------ the loop */
@@ -2262,7 +2358,11 @@ run_body (struct run *r, struct cpb_run_result *ret, cpb_error **err)
   cpb_jobs_plan_free (TAKE_PTR (r->plan));
   free (TAKE_PTR (r->tasks));
   if (plan_tasks (r, true, err) < 0)
-    return -1;
+    {
+      remove_run_containers (r); /* what was kept for adoption must not outlive a refusal */
+      return -1;
+    }
+  drop_unadopted (r);
   if (cpb_state_run_begin (r->st, r->ns, r->batch, NULL, &r->run_id, err) < 0)
     return -1;
   r->since = time (NULL) - 1;

@@ -10,8 +10,9 @@
  * go to the store writer, then the container is removed with its volumes.
  *
  * A run that cpb itself did not finish (killed) leaves containers labelled with its batch;
- * the next run adopts the exited ones whose task the database still shows RUNNING (their
- * results are collected as if the old run had) and removes the rest before planning.
+ * the next run adopts those whose task the database still shows RUNNING in them: an exited
+ * one is collected as if the old run had, a running one is taken over (if the task's key is
+ * unchanged) and waited for like the run's own; the rest are removed before planning.
  */
 #ifndef CPB_EXECUTOR_H
 #define CPB_EXECUTOR_H
@@ -54,7 +55,7 @@ struct cpb_run_result
   char *namespace;
   char *batch;
   size_t counts[CPB_STATUS_N];
-  size_t adopted;        /* containers of a killed run collected */
+  size_t adopted;        /* containers of a killed run collected or taken over */
   size_t removed;        /* containers of a killed run removed */
   bool interrupted;      /* Ctrl-C or SIGTERM */
 };

@@ -375,6 +375,19 @@ cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome
 }
 
 void
+cpb_scheduler_adopt (cpb_scheduler *s, size_t i, int attempts)
+{
+  struct task *t = &s->tasks[i];
+
+  if (t->t.state == CPB_STATUS_RUNNING)
+    return;
+  reserve (s, &t->t, +1);
+  t->released = false;
+  t->t.attempts = attempts;
+  set_state (s, t, CPB_STATUS_RUNNING);
+}
+
+void
 cpb_scheduler_release (cpb_scheduler *s, size_t i)
 {
   struct task *t = &s->tasks[i];

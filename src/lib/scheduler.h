@@ -91,6 +91,10 @@ enum cpb_sched_outcome
 enum cpb_task_status cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome,
                                           double now);
 
+/* Task I is already running (a container a killed cpb left, adopted): count it RUNNING with
+   its resources reserved and ATTEMPTS made, whatever the capacity says. */
+void cpb_scheduler_adopt (cpb_scheduler *s, size_t i, int attempts);
+
 /* Task I's container has exited: its cpus, memory, licences and -j slot are free for the
    next task while its outputs are still being collected (it stays RUNNING until
    cpb_scheduler_finish, which then releases nothing twice). */

@@ -146,6 +146,17 @@ test_retries_and_holds (void)
   is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 30), CPB_STATUS_FAILED,
           "retries spent: FAILED");
   ok (cpb_scheduler_done (s), "a held task does not keep the run going");
+  {
+    struct cpb_sched_config one = { .max_jobs = 1, .cpus = 4 };
+    _cleanup_scheduler_ cpb_scheduler *a = cpb_scheduler_new (&one);
+    size_t first = cpb_scheduler_add_task (a, &(struct cpb_sched_task){ .group = "g" });
+
+    cpb_scheduler_add_task (a, &(struct cpb_sched_task){ .group = "g" });
+    cpb_scheduler_adopt (a, first, 2);
+    ok (cpb_scheduler_state (a, first) == CPB_STATUS_RUNNING && cpb_scheduler_attempts (a, first) == 2,
+        "an adopted task runs with the attempts it had");
+    ok (cpb_scheduler_next (a, 0, &i, &wake) == 0, "and holds its slot");
+  }
   cpb_scheduler_set_state (s, held, CPB_STATUS_QUEUED);
   ok (!cpb_scheduler_done (s) && cpb_scheduler_next (s, 31, &i, &wake) == 1 && i == held,
       "a released task starts");
