@@ -2249,7 +2249,11 @@ cpb_store_prune (const char *root, const struct cpb_prune_rule *rule, time_t now
           prev_ns = cpb_xstrdup (all[i].namespace);
           rank = 0;
           if (!rule->dry_run)
-            sweep_leftovers (dir = cpb_xasprintf ("%s/%s", root, prev_ns), now);
+            {
+              dir = cpb_xasprintf ("%s/%s", root, prev_ns);
+              sweep_leftovers (dir, now);
+              free (TAKE_PTR (dir));
+            }
         }
       if (prune_selects (rule, &all[i], rank, now))
         {
@@ -2259,8 +2263,11 @@ cpb_store_prune (const char *root, const struct cpb_prune_rule *rule, time_t now
           memset (&all[i], 0, sizeof all[i]);
         }
       else if (!rule->dry_run)
-        sweep_leftovers (dir = cpb_xasprintf ("%s/%s/%s", root, prev_ns, all[i].batch), now);
-      free (TAKE_PTR (dir));
+        {
+          dir = cpb_xasprintf ("%s/%s/%s", root, prev_ns, all[i].batch);
+          sweep_leftovers (dir, now);
+          free (TAKE_PTR (dir));
+        }
       rank += candidate;
     }
   cpb_store_batches_free (all, n);
