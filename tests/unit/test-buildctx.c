@@ -3,6 +3,8 @@
    reach the caller. */
 #include "config.h"
 #include "tap.h"
+
+#include <errno.h>
 #include "buildctx.h"
 #include "buf.h"
 #include "xalloc.h"
@@ -152,7 +154,10 @@ test_errors (void)
   ok (read (fd, buf, sizeof buf) == sizeof buf, "the reader takes a few bytes");
   close (fd);
   ok (cpb_buildctx_stream_finish (s, &err) < 0, "a reader that went away fails the writer");
-  ok (err && strstr (err->msg, "Broken pipe") != NULL, "as a broken pipe: %s", err ? err->msg : "");
+  /* A socketpair reader that closes with unread data gives the writer ECONNRESET, one that
+     closes with an empty buffer EPIPE: which one depends on timing, both mean it went away. */
+  ok (err && (err->errno_value == EPIPE || err->errno_value == ECONNRESET),
+      "as the reader gone (EPIPE or ECONNRESET): %s", err ? err->msg : "");
 }
 
 int
