@@ -247,8 +247,11 @@ archive_fail (struct archive *a, cpb_error **err, const char *what)
 {
   int e = archive_errno (a);
 
-  return cpb_error_set (err, CPB_ERR_SYSTEM, "%s: %s%s%s", what, archive_error_string (a),
-                        e > 0 ? ": " : "", e > 0 ? strerror (e) : "");
+  cpb_error_set (err, CPB_ERR_SYSTEM, "%s: %s%s%s", what, archive_error_string (a),
+                 e > 0 ? ": " : "", e > 0 ? strerror (e) : "");
+  if (err && *err && e > 0)
+    (*err)->errno_value = e; /* callers tell a reader gone (EPIPE) from a full disk */
+  return -1;
 }
 
 static int
