@@ -100,7 +100,7 @@ struct run
   char *batch;
   struct rtask *tasks;
   size_t n_tasks;
-  struct image *images;
+  struct image **images; /* each allocated alone: tasks keep pointers to them */
   size_t n_images;
   struct cpb_state_task *hashes;  /* input hash cache: name = path, key = digest */
   size_t n_hashes, cap_hashes;
@@ -362,13 +362,14 @@ find_image (struct run *r, const char *name, cpb_error **err)
       return NULL;
     }
   for (size_t i = 0; i < r->n_images; i++)
-    if (strcmp (r->images[i].name, name) == 0)
-      return &r->images[i];
+    if (strcmp (r->images[i]->name, name) == 0)
+      return r->images[i];
   if (inspect_image (r, name, &img, err) < 0)
     return NULL;
   r->images = cpb_xrealloc (r->images, (r->n_images + 1) * sizeof *r->images);
-  r->images[r->n_images] = img;
-  return &r->images[r->n_images++];
+  r->images[r->n_images] = cpb_xmalloc (sizeof img);
+  *r->images[r->n_images] = img;
+  return r->images[r->n_images++];
 }
 
 static bool
@@ -603,10 +604,11 @@ run_free (struct run *r)
   free (r->tasks);
   for (size_t i = 0; i < r->n_images; i++)
     {
-      free (r->images[i].name);
-      free (r->images[i].ref);
-      free (r->images[i].id);
-      cpb_strv_free (r->images[i].capabilities);
+      free (r->images[i]->name);
+      free (r->images[i]->ref);
+      free (r->images[i]->id);
+      cpb_strv_free (r->images[i]->capabilities);
+      free (r->images[i]);
     }
   free (r->images);
   cpb_state_task_free_array (r->hashes, r->n_hashes);
