@@ -133,6 +133,8 @@ $stamp" ] || { echo "use-$i got: $got" >&2; return 1; }
   run_cpb run --batch killed "$SPEC/slow.yaml"
   assert_success
   assert_contains "$output" "6 done, 0 failed"
+  assert_contains "$stderr" "a killed run left"
+  assert_contains "$stderr" "adopted"
   for i in 1 2 3 4 5 6; do
     [ "$(member "$ARCHIVE/killed/s-$i.tar.zst" r.txt)" = "$i" ]
   done
