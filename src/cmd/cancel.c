@@ -12,14 +12,15 @@
 #include <getopt.h>
 #include <stdio.h>
 
-static const char usage[] = "Usage: cpb cancel BATCH [TASK] [--namespace NS]\n"
-                            "\n"
-                            "Cancel the QUEUED, HELD and RUNNING tasks of BATCH (or only TASK).\n"
-                            "Running containers are stopped and their logs kept; a later 'cpb run'\n"
-                            "runs cancelled tasks again.\n"
-                            "\n"
-                            "  --namespace NS  the namespace of BATCH (default: your login name)\n"
-                            "  -h, --help      show this help\n";
+static const char usage[] =
+    "Usage: cpb cancel BATCH [TASK] [--namespace NS]\n"
+    "\n"
+    "Cancel the QUEUED, HELD and RUNNING tasks of BATCH (or only TASK).\n"
+    "Running containers are stopped and their logs kept; a later 'cpb run'\n"
+    "runs cancelled tasks again.\n"
+    "\n"
+    "  --namespace NS  the namespace of BATCH (default: your login name)\n"
+    "  -h, --help      show this help\n";
 
 /* No run is going: the containers are ours to remove. */
 static int
@@ -46,22 +47,21 @@ cancel_main (const struct cpb_global *g, const char *batch_arg, const char *task
   int64_t pid = 0;
 
   def = ns_opt ? cpb_xstrdup (ns_opt) : cpb_default_namespace ();
-  if (cpb_state_parse_batch (batch_arg, def, &ns, &batch, err) < 0
-      || (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0)
+  if (cpb_state_parse_batch (batch_arg, def, &ns, &batch, err) < 0 ||
+      (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0)
     return -1;
   if (task && cpb_state_task_get (st, ns, batch, task, &t, err) < 0)
     return -1;
   cpb_state_task_clear (&t);
   if (cpb_state_tasks_move (st, ns, batch, task, from, CPB_STATUS_CANCELLED, "cancelled by user",
-                            &changed, err)
-          < 0
-      || cpb_state_run_live (st, ns, batch, &pid, err) < 0)
+                            &changed, err) < 0 ||
+      cpb_state_run_live (st, ns, batch, &pid, err) < 0)
     return -1;
   if (pid == 0 && remove_leftovers (g, ns, batch, task, &removed, err) < 0)
     return -1;
   printf ("cancelled %zu task%s of %s/%s", changed, changed == 1 ? "" : "s", ns, batch);
   if (pid)
-    printf (" (the run in progress, pid %lld, stops them)", (long long) pid);
+    printf (" (the run in progress, pid %lld, stops them)", (long long)pid);
   else if (removed)
     printf (", removed %zu container%s", removed, removed == 1 ? "" : "s");
   putchar ('\n');

@@ -11,21 +11,23 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char hold_usage[] = "Usage: cpb hold BATCH [TASK...] [--namespace NS]\n"
-                                 "\n"
-                                 "Hold the QUEUED tasks of BATCH (all of them, or the TASKs named): they\n"
-                                 "do not start until 'cpb release'.  A run in progress notices at once.\n"
-                                 "\n"
-                                 "  --namespace NS  the namespace of BATCH (default: your login name)\n"
-                                 "  -h, --help      show this help\n";
+static const char hold_usage[] =
+    "Usage: cpb hold BATCH [TASK...] [--namespace NS]\n"
+    "\n"
+    "Hold the QUEUED tasks of BATCH (all of them, or the TASKs named): they\n"
+    "do not start until 'cpb release'.  A run in progress notices at once.\n"
+    "\n"
+    "  --namespace NS  the namespace of BATCH (default: your login name)\n"
+    "  -h, --help      show this help\n";
 
-static const char release_usage[] = "Usage: cpb release BATCH [TASK...] [--namespace NS]\n"
-                                    "\n"
-                                    "Release the HELD tasks of BATCH (all of them, or the TASKs named):\n"
-                                    "they are QUEUED again, for the run in progress or the next one.\n"
-                                    "\n"
-                                    "  --namespace NS  the namespace of BATCH (default: your login name)\n"
-                                    "  -h, --help      show this help\n";
+static const char release_usage[] =
+    "Usage: cpb release BATCH [TASK...] [--namespace NS]\n"
+    "\n"
+    "Release the HELD tasks of BATCH (all of them, or the TASKs named):\n"
+    "they are QUEUED again, for the run in progress or the next one.\n"
+    "\n"
+    "  --namespace NS  the namespace of BATCH (default: your login name)\n"
+    "  -h, --help      show this help\n";
 
 /* Move one named task, saying why not when it is in another state. */
 static int
@@ -58,17 +60,17 @@ hold_main (bool hold, char **args, int n_args, const char *ns_opt, cpb_error **e
   size_t changed = 0, counts[CPB_STATUS_N];
 
   def = ns_opt ? cpb_xstrdup (ns_opt) : cpb_default_namespace ();
-  if (cpb_state_parse_batch (args[0], def, &ns, &batch, err) < 0
-      || (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0
-      || cpb_state_counts (st, ns, batch, counts, err) < 0)
+  if (cpb_state_parse_batch (args[0], def, &ns, &batch, err) < 0 ||
+      (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0 ||
+      cpb_state_counts (st, ns, batch, counts, err) < 0)
     return -1;
-  if (counts[CPB_STATUS_QUEUED] + counts[CPB_STATUS_HELD] + counts[CPB_STATUS_DONE]
-          + counts[CPB_STATUS_RUNNING] + counts[CPB_STATUS_FAILED] + counts[CPB_STATUS_CANCELLED]
-      == 0)
+  if (counts[CPB_STATUS_QUEUED] + counts[CPB_STATUS_HELD] + counts[CPB_STATUS_DONE] +
+          counts[CPB_STATUS_RUNNING] + counts[CPB_STATUS_FAILED] + counts[CPB_STATUS_CANCELLED] ==
+      0)
     return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no batch '%s/%s' in the state database", ns,
                           batch);
-  if (n_args == 1
-      && cpb_state_tasks_move (st, ns, batch, NULL, 1u << from, to, NULL, &changed, err) < 0)
+  if (n_args == 1 &&
+      cpb_state_tasks_move (st, ns, batch, NULL, 1u << from, to, NULL, &changed, err) < 0)
     return -1;
   for (int i = 1; i < n_args; i++)
     if (move_one (st, ns, batch, args[i], from, to, &changed, err) < 0)

@@ -16,15 +16,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] = "Usage: cpb logs BATCH TASK [-f] [--namespace NS]\n"
-                            "\n"
-                            "Print the output of TASK: its stdout on standard output, its stderr on\n"
-                            "standard error.  A running task's output comes from its container, a\n"
-                            "finished one's from its archive (the last attempt).\n"
-                            "\n"
-                            "  -f, --follow     keep printing a running task's output until it ends\n"
-                            "  --namespace NS   the namespace of BATCH (default: your login name)\n"
-                            "  -h, --help       show this help\n";
+static const char usage[] =
+    "Usage: cpb logs BATCH TASK [-f] [--namespace NS]\n"
+    "\n"
+    "Print the output of TASK: its stdout on standard output, its stderr on\n"
+    "standard error.  A running task's output comes from its container, a\n"
+    "finished one's from its archive (the last attempt).\n"
+    "\n"
+    "  -f, --follow     keep printing a running task's output until it ends\n"
+    "  --namespace NS   the namespace of BATCH (default: your login name)\n"
+    "  -h, --help       show this help\n";
 
 static int
 on_log (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
@@ -70,7 +71,7 @@ static int
 logs_archived (const char *archive, const char *task, cpb_error **err)
 {
   char dir[] = "/tmp/cpb-logs.XXXXXX";
-  static char *const includes[] = { (char *) ".cpb/stdout", (char *) ".cpb/stderr", NULL };
+  static char *const includes[] = { (char *)".cpb/stdout", (char *)".cpb/stderr", NULL };
   struct cpb_fetch_options opts = { .includes = includes };
   _cleanup_free_ char *out = NULL, *errp = NULL, *rm = NULL;
   int rc;
@@ -103,9 +104,9 @@ logs_main (const struct cpb_global *g, const char *batch_arg, const char *task, 
   int rc;
 
   def = ns_opt ? cpb_xstrdup (ns_opt) : cpb_default_namespace ();
-  if (cpb_state_parse_batch (batch_arg, def, &ns, &batch, err) < 0
-      || (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0
-      || cpb_state_task_get (st, ns, batch, task, &t, err) < 0)
+  if (cpb_state_parse_batch (batch_arg, def, &ns, &batch, err) < 0 ||
+      (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0 ||
+      cpb_state_task_get (st, ns, batch, task, &t, err) < 0)
     return -1;
   if (t.state == CPB_STATUS_RUNNING && t.container_id)
     rc = logs_running (g, t.container_id, follow, err);

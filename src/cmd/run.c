@@ -14,27 +14,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[]
-    = "Usage: cpb run JOBS.yaml [-j N] [--force] [--fail-fast] [--dry-run] [--archive DIR]\n"
-      "               [--json] [--batch NAME]\n"
-      "\n"
-      "Run the tasks of JOBS.yaml ('-' reads it from standard input) as rootless containers on\n"
-      "the local Podman service.  Outputs are kept in the archive store; tasks already DONE with\n"
-      "the same image, command, environment, parameters and inputs are not run again.\n"
-      "\n"
-      "  -j, --jobs N       run at most N tasks at once (default: the node's cpus)\n"
-      "  -f, --force        run every task again, DONE or not\n"
-      "  --fail-fast        cancel the remaining tasks at the first task that fails\n"
-      "  -n, --dry-run      print what would run and what is up to date; start nothing\n"
-      "  --archive DIR      the archive store (default: $CPB_ARCHIVE_DIR, the config file,\n"
-      "                     or $XDG_DATA_HOME/cpb/archive)\n"
-      "  --batch NAME       the batch name (default: the spec's batch)\n"
-      "  --namespace NS     the namespace (default: the spec's, or your login name)\n"
-      "  --json             print the result (or the plan) as JSON on standard output\n"
-      "  -h, --help         show this help\n"
-      "\n"
-      "Exit status: 0 every task done, 1 a task failed or was cancelled, 2 bad input,\n"
-      "3 Podman unreachable, 130 interrupted.\n";
+static const char usage[] =
+    "Usage: cpb run JOBS.yaml [-j N] [--force] [--fail-fast] [--dry-run] [--archive DIR]\n"
+    "               [--json] [--batch NAME]\n"
+    "\n"
+    "Run the tasks of JOBS.yaml ('-' reads it from standard input) as rootless containers on\n"
+    "the local Podman service.  Outputs are kept in the archive store; tasks already DONE with\n"
+    "the same image, command, environment, parameters and inputs are not run again.\n"
+    "\n"
+    "  -j, --jobs N       run at most N tasks at once (default: the node's cpus)\n"
+    "  -f, --force        run every task again, DONE or not\n"
+    "  --fail-fast        cancel the remaining tasks at the first task that fails\n"
+    "  -n, --dry-run      print what would run and what is up to date; start nothing\n"
+    "  --archive DIR      the archive store (default: $CPB_ARCHIVE_DIR, the config file,\n"
+    "                     or $XDG_DATA_HOME/cpb/archive)\n"
+    "  --batch NAME       the batch name (default: the spec's batch)\n"
+    "  --namespace NS     the namespace (default: the spec's, or your login name)\n"
+    "  --json             print the result (or the plan) as JSON on standard output\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Exit status: 0 every task done, 1 a task failed or was cancelled, 2 bad input,\n"
+    "3 Podman unreachable, 130 interrupted.\n";
 
 struct run_args
 {
@@ -53,7 +53,7 @@ parse_jobs (const char *s, int *ret)
 
   if (end == s || *end || v < 1 || v > 100000)
     return -1;
-  *ret = (int) v;
+  *ret = (int)v;
   return 0;
 }
 
@@ -68,12 +68,16 @@ parse_args (int argc, char **argv, struct run_args *a)
     OPT_NAMESPACE,
     OPT_JSON
   };
-  static const struct option opts[]
-      = { { "jobs", required_argument, NULL, 'j' },      { "force", no_argument, NULL, 'f' },
-          { "fail-fast", no_argument, NULL, OPT_FAIL_FAST }, { "dry-run", no_argument, NULL, 'n' },
-          { "archive", required_argument, NULL, OPT_ARCHIVE }, { "batch", required_argument, NULL, OPT_BATCH },
-          { "namespace", required_argument, NULL, OPT_NAMESPACE }, { "json", no_argument, NULL, OPT_JSON },
-          { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = { { "jobs", required_argument, NULL, 'j' },
+                                        { "force", no_argument, NULL, 'f' },
+                                        { "fail-fast", no_argument, NULL, OPT_FAIL_FAST },
+                                        { "dry-run", no_argument, NULL, 'n' },
+                                        { "archive", required_argument, NULL, OPT_ARCHIVE },
+                                        { "batch", required_argument, NULL, OPT_BATCH },
+                                        { "namespace", required_argument, NULL, OPT_NAMESPACE },
+                                        { "json", no_argument, NULL, OPT_JSON },
+                                        { "help", no_argument, NULL, 'h' },
+                                        { NULL, 0, NULL, 0 } };
   int c;
 
   /* 0, not 1: glibc then forgets main's "+" (stop at the first non-option), so options
@@ -148,9 +152,9 @@ print_plan_json (const struct cpb_plan_entry *v, size_t n, const struct cpb_run_
       yajl_gen_map_close (g);
     }
   yajl_gen_array_close (g);
-  cpb_json_gen_key_int (g, "run", (int64_t) counts[CPB_PLAN_RUN]);
-  cpb_json_gen_key_int (g, "skip", (int64_t) counts[CPB_PLAN_SKIP]);
-  cpb_json_gen_key_int (g, "held", (int64_t) counts[CPB_PLAN_HELD]);
+  cpb_json_gen_key_int (g, "run", (int64_t)counts[CPB_PLAN_RUN]);
+  cpb_json_gen_key_int (g, "skip", (int64_t)counts[CPB_PLAN_SKIP]);
+  cpb_json_gen_key_int (g, "held", (int64_t)counts[CPB_PLAN_HELD]);
   yajl_gen_map_close (g);
   doc = cpb_json_gen_finish (g, NULL, NULL);
   if (doc)
@@ -184,10 +188,10 @@ print_result_json (const struct cpb_run_result *res, const cpb_error *err)
   cpb_json_gen_key (g, "counts");
   yajl_gen_map_open (g);
   for (int s = 0; s < CPB_STATUS_N; s++)
-    cpb_json_gen_key_int (g, cpb_task_status_name (s), (int64_t) res->counts[s]);
+    cpb_json_gen_key_int (g, cpb_task_status_name (s), (int64_t)res->counts[s]);
   yajl_gen_map_close (g);
-  cpb_json_gen_key_int (g, "adopted", (int64_t) res->adopted);
-  cpb_json_gen_key_int (g, "removed", (int64_t) res->removed);
+  cpb_json_gen_key_int (g, "adopted", (int64_t)res->adopted);
+  cpb_json_gen_key_int (g, "removed", (int64_t)res->removed);
   cpb_json_gen_key_bool (g, "interrupted", res->interrupted);
   cpb_json_gen_key_string (g, "error", err ? err->msg : NULL);
   yajl_gen_map_close (g);
@@ -227,8 +231,8 @@ dry_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec, struct
 }
 
 static int
-run_for_real (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
-              struct run_args *a, cpb_error **err)
+run_for_real (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec, struct run_args *a,
+              cpb_error **err)
 {
   _cleanup_progress_ cpb_progress *progress = NULL;
   struct cpb_run_result res = { 0 };
@@ -258,9 +262,9 @@ run_main (const struct cpb_global *g, struct run_args *a, cpb_error **err)
 
   if (cpb_jobs_spec_load (a->spec_path, &spec, err) < 0)
     return -1;
-  if ((archive = cpb_archive_dir (a->archive, err)) == NULL
-      || (state_path = cpb_state_path (NULL, err)) == NULL
-      || cpb_state_open (state_path, &st, err) < 0)
+  if ((archive = cpb_archive_dir (a->archive, err)) == NULL ||
+      (state_path = cpb_state_path (NULL, err)) == NULL ||
+      cpb_state_open (state_path, &st, err) < 0)
     return -1;
   if (!a->dry_run && cpb_helper_locate (&helper, err) < 0)
     return -1;

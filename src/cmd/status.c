@@ -12,15 +12,16 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage[] = "Usage: cpb status [BATCH] [--json] [--namespace NS]\n"
-                            "\n"
-                            "Show the tasks of BATCH (NAMESPACE/BATCH, or BATCH in your namespace)\n"
-                            "and their states, or every batch with its counts when BATCH is omitted.\n"
-                            "States: QUEUED, HELD, RUNNING, DONE, FAILED, CANCELLED.\n"
-                            "\n"
-                            "  --namespace NS  the namespace of BATCH (default: your login name)\n"
-                            "  --json          print a document for scripts\n"
-                            "  -h, --help      show this help\n";
+static const char usage[] =
+    "Usage: cpb status [BATCH] [--json] [--namespace NS]\n"
+    "\n"
+    "Show the tasks of BATCH (NAMESPACE/BATCH, or BATCH in your namespace)\n"
+    "and their states, or every batch with its counts when BATCH is omitted.\n"
+    "States: QUEUED, HELD, RUNNING, DONE, FAILED, CANCELLED.\n"
+    "\n"
+    "  --namespace NS  the namespace of BATCH (default: your login name)\n"
+    "  --json          print a document for scripts\n"
+    "  -h, --help      show this help\n";
 
 static void
 gen_counts (yajl_gen g, const size_t counts[CPB_STATUS_N])
@@ -28,7 +29,7 @@ gen_counts (yajl_gen g, const size_t counts[CPB_STATUS_N])
   cpb_json_gen_key (g, "counts");
   yajl_gen_map_open (g);
   for (int s = 0; s < CPB_STATUS_N; s++)
-    cpb_json_gen_key_int (g, cpb_task_status_name (s), (int64_t) counts[s]);
+    cpb_json_gen_key_int (g, cpb_task_status_name (s), (int64_t)counts[s]);
   yajl_gen_map_close (g);
 }
 
@@ -74,7 +75,7 @@ elapsed (char *buf, size_t size, const struct cpb_state_task *t)
   if (t->started_at == 0 || end < t->started_at)
     snprintf (buf, size, "-");
   else
-    snprintf (buf, size, "%llds", (long long) (end - t->started_at));
+    snprintf (buf, size, "%llds", (long long)(end - t->started_at));
 }
 
 static void
@@ -86,7 +87,8 @@ print_batch_text (const char *ns, const char *batch, const size_t counts[CPB_STA
           ns, batch, n, counts[CPB_STATUS_DONE], counts[CPB_STATUS_RUNNING],
           counts[CPB_STATUS_QUEUED], counts[CPB_STATUS_HELD], counts[CPB_STATUS_FAILED],
           counts[CPB_STATUS_CANCELLED]);
-  printf ("%-24s %-10s %-8s %-5s %-7s %s\n", "TASK", "STATE", "ATTEMPTS", "EXIT", "TIME", "MESSAGE");
+  printf ("%-24s %-10s %-8s %-5s %-7s %s\n", "TASK", "STATE", "ATTEMPTS", "EXIT", "TIME",
+          "MESSAGE");
   for (size_t i = 0; i < n; i++)
     {
       char exit_s[16] = "-", time_s[32];
@@ -105,8 +107,8 @@ show_batch (cpb_state *st, const char *ns, const char *batch, bool json, cpb_err
   struct cpb_state_task *v = NULL;
   size_t n = 0, counts[CPB_STATUS_N];
 
-  if (cpb_state_tasks_list (st, ns, batch, &v, &n, err) < 0
-      || cpb_state_counts (st, ns, batch, counts, err) < 0)
+  if (cpb_state_tasks_list (st, ns, batch, &v, &n, err) < 0 ||
+      cpb_state_counts (st, ns, batch, counts, err) < 0)
     return -1;
   if (n == 0)
     {

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #define INIT_GROUP "initialize"
-#define NO_PLAN_INDEX ((size_t) -1)
+#define NO_PLAN_INDEX ((size_t)-1)
 #define HELPER_DIR "/.cpb"
 #define HELPER_PATH HELPER_DIR "/cpb-helper"
 #define REPORT_PATH HELPER_DIR "/result.json"
@@ -46,15 +46,15 @@
 struct image
 {
   char *name;
-  char *ref;  /* what inspect answered to: the name, or localhost/NAME:latest */
+  char *ref; /* what inspect answered to: the name, or localhost/NAME:latest */
   char *id;
-  char **capabilities;  /* from the io.cpb.capabilities label */
+  char **capabilities; /* from the io.cpb.capabilities label */
 };
 
 /* One task of the run: the plan's index and what the run loop tracks about it. */
 struct rtask
 {
-  size_t plan_index;  /* NO_PLAN_INDEX for initialize */
+  size_t plan_index; /* NO_PLAN_INDEX for initialize */
   const char *name;
   const char *group;
   int64_t db_id;
@@ -63,10 +63,10 @@ struct rtask
   struct image *image;
   uint64_t timeout;
   char *container_id;
-  double started;       /* monotonic seconds */
+  double started; /* monotonic seconds */
   time_t started_wall;
-  int stop_phase;       /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
-  double stop_at;       /* when the first signal was sent */
+  int stop_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+  double stop_at; /* when the first signal was sent */
   bool cancel_requested;
   int busy;             /* a worker is launching (1) or collecting (2) it */
   int adopted_attempts; /* > 0: running in a container a killed cpb left */
@@ -102,9 +102,9 @@ struct run
   size_t n_tasks;
   struct image **images; /* each allocated alone: tasks keep pointers to them */
   size_t n_images;
-  struct cpb_state_task *hashes;  /* input hash cache: name = path, key = digest */
+  struct cpb_state_task *hashes; /* input hash cache: name = path, key = digest */
   size_t n_hashes, cap_hashes;
-  bool stopping;        /* Ctrl-C or --fail-fast: nothing more starts */
+  bool stopping; /* Ctrl-C or --fail-fast: nothing more starts */
   size_t n_failed_names;
   cpb_buf failed_names;
   /* the workers: launches and collections, each on its own connection */
@@ -114,8 +114,8 @@ struct run
   struct job *todo, *todo_tail, *done;
   pthread_cond_t todo_cond;
   bool workers_quit;
-  struct died *pending;  /* exits of containers whose launch is still being reported */
-  struct kept *kept;     /* running containers a killed cpb left, to adopt */
+  struct died *pending; /* exits of containers whose launch is still being reported */
+  struct kept *kept;    /* running containers a killed cpb left, to adopt */
   size_t n_kept;
   size_t n_pending;
   /* the events thread */
@@ -140,7 +140,7 @@ now_monotonic (void)
   struct timespec ts;
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void
@@ -234,8 +234,8 @@ input_digest (struct run *r, const char *path, char hex[CPB_SHA256_HEX_LEN + 1],
       r->cap_hashes = r->cap_hashes ? r->cap_hashes * 2 : 16;
       r->hashes = cpb_xrealloc (r->hashes, r->cap_hashes * sizeof *r->hashes);
     }
-  r->hashes[r->n_hashes++] = (struct cpb_state_task){ .name = cpb_xstrdup (path),
-                                                      .key = cpb_xstrdup (hex) };
+  r->hashes[r->n_hashes++] =
+      (struct cpb_state_task){ .name = cpb_xstrdup (path), .key = cpb_xstrdup (hex) };
   return 0;
 }
 
@@ -267,7 +267,7 @@ task_key (struct run *r, const struct cpb_task *t, const struct image *img,
   _cleanup_sha256_ cpb_sha256 *h = cpb_sha256_new ();
   char hex[CPB_SHA256_HEX_LEN + 1];
   _cleanup_free_ char *limits = cpb_xasprintf (
-      "%llu %d %s %d", (unsigned long long) t->settings->timeout, t->settings->seccomp,
+      "%llu %d %s %d", (unsigned long long)t->settings->timeout, t->settings->seccomp,
       t->settings->workdir ? t->settings->workdir : "", t->settings->network);
 
   hash_string (h, "image", img ? img->id : "");
@@ -338,16 +338,16 @@ inspect_image (struct run *r, const char *name, struct image *img, cpb_error **e
         {
           if ((*err)->kind == CPB_ERR_NOT_FOUND)
             return cpb_error_set (err, CPB_ERR_INPUT,
-                                  "image '%s' is not on node %s (build it with cpb build)",
-                                  name, r->node->name);
+                                  "image '%s' is not on node %s (build it with cpb build)", name,
+                                  r->node->name);
           return cpb_error_prefix (err, "image '%s'", name);
         }
     }
   img->name = cpb_xstrdup (name);
   img->ref = cpb_xstrdup (local ? local : name);
   img->id = cpb_xstrdup (pi->id);
-  img->capabilities = split_capabilities (
-      cpb_podman_kv_get (pi->labels, pi->n_labels, "io.cpb.capabilities"));
+  img->capabilities =
+      split_capabilities (cpb_podman_kv_get (pi->labels, pi->n_labels, "io.cpb.capabilities"));
   return 0;
 }
 
@@ -436,11 +436,15 @@ resolve_task (struct run *r, struct rtask *rt, struct cpb_sched_task *ret_sched,
   rt->n_uses = s->n_counted;
   rt->uses = s->n_counted ? cpb_xcalloc (s->n_counted, sizeof *rt->uses) : NULL;
   for (size_t k = 0; k < s->n_counted; k++)
-    rt->uses[k] = (struct cpb_sched_use){ s->counted[k].name, (int) s->counted[k].count };
-  *ret_sched = (struct cpb_sched_task){ .group = rt->group, .priority = s->priority,
-                                        .cpus = s->cpus, .memory = (int64_t) s->memory,
-                                        .retries = s->retries, .uses = rt->uses,
-                                        .n_uses = rt->n_uses, .state = CPB_STATUS_QUEUED };
+    rt->uses[k] = (struct cpb_sched_use){ s->counted[k].name, (int)s->counted[k].count };
+  *ret_sched = (struct cpb_sched_task){ .group = rt->group,
+                                        .priority = s->priority,
+                                        .cpus = s->cpus,
+                                        .memory = (int64_t)s->memory,
+                                        .retries = s->retries,
+                                        .uses = rt->uses,
+                                        .n_uses = rt->n_uses,
+                                        .state = CPB_STATUS_QUEUED };
   return 0;
 }
 
@@ -465,7 +469,7 @@ take_over (struct run *r, struct rtask *rt)
 
             rt->container_id = TAKE_PTR (r->kept[k].id);
             rt->started_wall = started;
-            rt->started = now_monotonic () - (double) (time (NULL) - started);
+            rt->started = now_monotonic () - (double)(time (NULL) - started);
             rt->db_id = old.id;
             rt->action = CPB_PLAN_RUN;
             rt->adopted_attempts = old.attempts > 0 ? old.attempts : 1;
@@ -494,8 +498,8 @@ plan_in_state (struct run *r, struct rtask *rt, bool record, cpb_error **err)
         {
           if (old.state == CPB_STATUS_HELD)
             rt->action = CPB_PLAN_HELD;
-          else if (old.state == CPB_STATUS_DONE && !r->o->force && old.key
-                   && strcmp (old.key, rt->key) == 0)
+          else if (old.state == CPB_STATUS_DONE && !r->o->force && old.key &&
+                   strcmp (old.key, rt->key) == 0)
             rt->action = CPB_PLAN_SKIP;
           cpb_state_task_clear (&old);
         }
@@ -505,9 +509,13 @@ plan_in_state (struct run *r, struct rtask *rt, bool record, cpb_error **err)
     return 0;
   t = make_task (r, rt);
   params = params_json (t);
-  st = (struct cpb_state_task){ .namespace = r->ns, .batch = r->batch, .name = t->name,
-                                .group = (char *) rt->group, .index = (int) t->index,
-                                .params_json = params, .key = rt->key,
+  st = (struct cpb_state_task){ .namespace = r->ns,
+                                .batch = r->batch,
+                                .name = t->name,
+                                .group = (char *)rt->group,
+                                .index = (int)t->index,
+                                .params_json = params,
+                                .key = rt->key,
                                 .priority = t->settings->priority };
   if (cpb_state_task_plan (r->st, &st, r->o->force, &rt->action, err) < 0)
     return -1;
@@ -537,8 +545,8 @@ init_tasks (struct run *r)
   r->n_tasks = n + offset;
   r->tasks = cpb_xcalloc (r->n_tasks ? r->n_tasks : 1, sizeof *r->tasks);
   if (offset)
-    r->tasks[0] = (struct rtask){ .plan_index = NO_PLAN_INDEX, .name = INIT_GROUP,
-                                  .group = INIT_GROUP };
+    r->tasks[0] =
+        (struct rtask){ .plan_index = NO_PLAN_INDEX, .name = INIT_GROUP, .group = INIT_GROUP };
   for (size_t g = 0; g < r->spec->n_groups; g++)
     {
       size_t first, count;
@@ -556,8 +564,9 @@ init_tasks (struct run *r)
 static int
 plan_tasks (struct run *r, bool record, cpb_error **err)
 {
-  struct cpb_sched_config cfg = { .max_jobs = r->o->max_jobs, .cpus = r->node->cpus,
-                                  .memory = (int64_t) r->node->memory,
+  struct cpb_sched_config cfg = { .max_jobs = r->o->max_jobs,
+                                  .cpus = r->node->cpus,
+                                  .memory = (int64_t)r->node->memory,
                                   .backoff_base = r->o->backoff_base };
 
   if (cpb_jobs_plan_new (r->spec, &r->plan, err) < 0)
@@ -565,7 +574,7 @@ plan_tasks (struct run *r, bool record, cpb_error **err)
   init_tasks (r);
   r->sched = cpb_scheduler_new (&cfg);
   for (size_t k = 0; k < r->spec->n_limits; k++)
-    cpb_scheduler_add_counted (r->sched, r->spec->limits[k].name, (int) r->spec->limits[k].count);
+    cpb_scheduler_add_counted (r->sched, r->spec->limits[k].name, (int)r->spec->limits[k].count);
   if (record && cpb_state_begin (r->st, err) < 0)
     return -1;
   for (size_t i = 0; i < r->n_tasks; i++)
@@ -713,7 +722,7 @@ CPB_DEFINE_CLEANUP_FUNC (struct archive_entry *, archive_entry_free)
 struct intar
 {
   struct archive *a;
-  char **dirs;  /* directories already written, so parents are written once */
+  char **dirs; /* directories already written, so parents are written once */
   size_t n_dirs;
 };
 
@@ -780,7 +789,7 @@ tar_copy_fd (struct intar *in, int fd, const char *name, cpb_error **err)
   ssize_t n;
 
   while ((n = read (fd, buf, sizeof buf)) > 0)
-    if (archive_write_data (in->a, buf, (size_t) n) != n)
+    if (archive_write_data (in->a, buf, (size_t)n) != n)
       return tar_error (in, err, name);
   if (n < 0)
     return cpb_error_errno (err, errno, "cannot read input for '%s'", name);
@@ -835,8 +844,8 @@ tar_tree (struct intar *in, const char *path, const char *name, cpb_error **err)
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return cpb_error_errno (err, errno, "cannot open input '%s'", path);
-  if (tar_parent (in, name, err) < 0
-      || tar_header (in, name, AE_IFREG, sb.st_mode & 0777, sb.st_size, err) < 0)
+  if (tar_parent (in, name, err) < 0 ||
+      tar_header (in, name, AE_IFREG, sb.st_mode & 0777, sb.st_size, err) < 0)
     return -1;
   return tar_copy_fd (in, fd, name, err);
 }
@@ -862,14 +871,15 @@ tar_from_archive (struct intar *in, const char *archive_path, const char *prefix
       size_t len;
       la_int64_t off;
 
-      if (clean == NULL || strncmp (clean, ".cpb", 4) == 0 || archive_entry_filetype (e) != AE_IFREG)
+      if (clean == NULL || strncmp (clean, ".cpb", 4) == 0 ||
+          archive_entry_filetype (e) != AE_IFREG)
         continue;
       name = cpb_xasprintf ("%s/%s", prefix, clean);
-      if (tar_parent (in, name, err) < 0
-          || tar_header (in, name, AE_IFREG, archive_entry_perm (e), archive_entry_size (e), err) < 0)
+      if (tar_parent (in, name, err) < 0 ||
+          tar_header (in, name, AE_IFREG, archive_entry_perm (e), archive_entry_size (e), err) < 0)
         return -1;
       while ((rc = archive_read_data_block (a, &buf, &len, &off)) == ARCHIVE_OK)
-        if (archive_write_data (in->a, buf, len) != (la_ssize_t) len)
+        if (archive_write_data (in->a, buf, len) != (la_ssize_t)len)
           return tar_error (in, err, name);
       if (rc != ARCHIVE_EOF)
         return cpb_error_set (err, CPB_ERR_SYSTEM, "reading '%s': %s", archive_path,
@@ -964,7 +974,8 @@ upstream_of (struct run *r, const struct cpb_task *t, size_t *ret_n)
         {
           const char *tname = cpb_jobs_plan_task_name (r->plan, i);
 
-          upstream_push (&v, &n, archive_of (r, tname), cpb_xasprintf ("%s/%s/%s", wd, gname, tname));
+          upstream_push (&v, &n, archive_of (r, tname),
+                         cpb_xasprintf ("%s/%s/%s", wd, gname, tname));
         }
     }
   *ret_n = n;
@@ -980,8 +991,8 @@ tar_helper (const char *helper_path, struct intar *in, cpb_error **err)
   if (fd < 0 || fstat (fd, &sb) < 0)
     return cpb_error_errno (err, errno, "cannot open cpb-helper '%s'", helper_path);
   /* Sticky and world-writable: the report must be writable whatever user the task runs as. */
-  if (tar_dir (in, HELPER_DIR + 1, 01777, err) < 0
-      || tar_header (in, HELPER_PATH + 1, AE_IFREG, 0755, sb.st_size, err) < 0)
+  if (tar_dir (in, HELPER_DIR + 1, 01777, err) < 0 ||
+      tar_header (in, HELPER_PATH + 1, AE_IFREG, 0755, sb.st_size, err) < 0)
     return -1;
   return tar_copy_fd (in, fd, HELPER_PATH + 1, err);
 }
@@ -1068,7 +1079,7 @@ helper_command (struct run *r, const struct cpb_task *t)
   if (s->timeout)
     {
       strv_push (&v, &n, cpb_xstrdup ("--timeout"));
-      strv_push (&v, &n, cpb_xasprintf ("%llu", (unsigned long long) s->timeout));
+      strv_push (&v, &n, cpb_xasprintf ("%llu", (unsigned long long)s->timeout));
       strv_push (&v, &n, cpb_xstrdup ("--grace"));
       strv_push (&v, &n, cpb_xasprintf ("%g", r->o->grace > 0 ? r->o->grace : 5.0));
     }
@@ -1136,14 +1147,13 @@ create_container (struct run *r, cpb_podman *p, const struct rtask *rt, const st
   _cleanup_free_ char *attempt_s = cpb_xasprintf ("%d", attempt);
   static const char *const entrypoint[] = { HELPER_PATH, NULL };
   const struct cpb_podman_kv labels[] = {
-    { "io.cpb.run", r->run_id },   { "io.cpb.namespace", r->ns },
-    { "io.cpb.batch", r->batch },  { "io.cpb.task", t->name },
-    { "io.cpb.attempt", attempt_s }, { "io.cpb.key", rt->key },
+    { "io.cpb.run", r->run_id }, { "io.cpb.namespace", r->ns },   { "io.cpb.batch", r->batch },
+    { "io.cpb.task", t->name },  { "io.cpb.attempt", attempt_s }, { "io.cpb.key", rt->key },
   };
   struct cpb_container_spec spec = {
     .name = name,
     .image = rt->image->id,
-    .command = (const char *const *) cmd,
+    .command = (const char *const *)cmd,
     .entrypoint = entrypoint,
     .work_dir = t->settings->workdir ? t->settings->workdir : "/work",
     .create_working_dir = true,
@@ -1236,16 +1246,15 @@ read_report (cpb_podman *p, const char *id)
   char chunk[8192];
   la_ssize_t n;
 
-  if (cpb_podman_archive_get (p, id, REPORT_PATH, on_tar_bytes, &tar, &ignored) < 0
-      || tar.len == 0)
+  if (cpb_podman_archive_get (p, id, REPORT_PATH, on_tar_bytes, &tar, &ignored) < 0 || tar.len == 0)
     return NULL;
   a = archive_read_new ();
   archive_read_support_format_tar (a);
-  if (archive_read_open_memory (a, tar.data, tar.len) != ARCHIVE_OK
-      || archive_read_next_header (a, &e) != ARCHIVE_OK)
+  if (archive_read_open_memory (a, tar.data, tar.len) != ARCHIVE_OK ||
+      archive_read_next_header (a, &e) != ARCHIVE_OK)
     return NULL;
   while ((n = archive_read_data (a, chunk, sizeof chunk)) > 0)
-    cpb_buf_append (&out, chunk, (size_t) n);
+    cpb_buf_append (&out, chunk, (size_t)n);
   if (n < 0 || out.len == 0)
     {
       cpb_buf_free (&out);
@@ -1270,7 +1279,7 @@ report_to_manifest (const char *report, struct cpb_task_manifest *m)
   if (cpb_json_get_int64 (v, "max_rss_kb", &i))
     m->max_rss_kib = i;
   if (cpb_json_get_int64 (v, "signal", &i))
-    m->signal = (int) i;
+    m->signal = (int)i;
   m->timed_out = cpb_json_get_bool (v, "timed_out", false);
 }
 
@@ -1285,7 +1294,7 @@ failure_message (const struct cpb_task_manifest *m, const char *report, uint64_t
   if (report && cpb_json_parse (report, strlen (report), &v, NULL) == 0)
     helper_error = cpb_json_get_string (v, "helper_error");
   if (m->timed_out || (m->exit_code == 124 && report == NULL && timeout))
-    return cpb_xasprintf ("timed out after %llus", (unsigned long long) timeout);
+    return cpb_xasprintf ("timed out after %llus", (unsigned long long)timeout);
   if (m->exit_code == 125 && helper_error)
     return cpb_xasprintf ("cpb-helper failed: %s", helper_error);
   if (m->exit_code == 127)
@@ -1293,7 +1302,7 @@ failure_message (const struct cpb_task_manifest *m, const char *report, uint64_t
   /* Podman 4.3's OOMKilled stays false after a real OOM kill: infer it. */
   if (m->exit_code == 137 && memory)
     return cpb_xasprintf ("killed (exit 137), probably out of memory (limit %llu MiB)",
-                          (unsigned long long) (memory >> 20));
+                          (unsigned long long)(memory >> 20));
   if (m->signal)
     return cpb_xasprintf ("killed by signal %d (exit %d)", m->signal, m->exit_code);
   return cpb_xasprintf ("exit %d", m->exit_code);
@@ -1320,15 +1329,17 @@ write_archive (struct run *r, cpb_podman *p, const struct cpb_task *t, const cha
   if (w == NULL)
     return -1;
   path = cpb_xasprintf ("%s/.", workdir);
-  if (cpb_podman_archive_get (p, id, path, on_output_bytes, w, &get_err) < 0
-      && get_err->kind != CPB_ERR_NOT_FOUND)
+  if (cpb_podman_archive_get (p, id, path, on_output_bytes, w, &get_err) < 0 &&
+      get_err->kind != CPB_ERR_NOT_FOUND)
     {
       *err = TAKE_PTR (get_err);
       return cpb_error_prefix (err, "reading outputs");
     }
-  if (cpb_store_writer_add_log (w, "stdout", logs->out.data ? logs->out.data : "", logs->out.len, err) < 0
-      || cpb_store_writer_add_log (w, "stderr", logs->err.data ? logs->err.data : "", logs->err.len, err) < 0
-      || (report && cpb_store_writer_add_log (w, "result.json", report, strlen (report), err) < 0))
+  if (cpb_store_writer_add_log (w, "stdout", logs->out.data ? logs->out.data : "", logs->out.len,
+                                err) < 0 ||
+      cpb_store_writer_add_log (w, "stderr", logs->err.data ? logs->err.data : "", logs->err.len,
+                                err) < 0 ||
+      (report && cpb_store_writer_add_log (w, "result.json", report, strlen (report), err) < 0))
     return -1;
   return cpb_store_writer_commit (w, ret_path, err);
 }
@@ -1375,18 +1386,25 @@ collect_container (struct run *r, cpb_podman *p, const struct cpb_task *t, const
   _cleanup_strv_free_ char **command = manifest_command (t);
   _cleanup_free_ struct cpb_kv *params = cpb_xcalloc (t->n_params + 1, sizeof *params);
   struct cpb_task_manifest m = {
-    .namespace = r->ns, .batch = r->batch, .task = t->name, .index = (long) t->index,
-    .params = params, .n_params = t->n_params, .command = command,
-    .image_id = (char *) o->image_id, .node = r->node->name, .state = o->store_state,
-    .exit_code = o->exit_code, .attempt = o->attempt, .started = o->started,
+    .namespace = r->ns,
+    .batch = r->batch,
+    .task = t->name,
+    .index = (long)t->index,
+    .params = params,
+    .n_params = t->n_params,
+    .command = command,
+    .image_id = (char *)o->image_id,
+    .node = r->node->name,
+    .state = o->store_state,
+    .exit_code = o->exit_code,
+    .attempt = o->attempt,
+    .started = o->started,
     .finished = time (NULL),
   };
 
   for (size_t i = 0; i < t->n_params; i++)
-    params[i] = (struct cpb_kv){ (char *) t->params[i].name, t->params[i].value };
-  if (cpb_podman_container_logs (p, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, on_log,
-                                 &logs, &err)
-      < 0)
+    params[i] = (struct cpb_kv){ (char *)t->params[i].name, t->params[i].value };
+  if (cpb_podman_container_logs (p, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, on_log, &logs, &err) < 0)
     cpb_error_free (cpb_error_take (&err));
   o->report = read_report (p, id);
   report_to_manifest (o->report, &m);
@@ -1439,7 +1457,8 @@ adopt_db_state (struct run *r, size_t i)
     return;
   if (cpb_scheduler_state (r->sched, i) == CPB_STATUS_RUNNING)
     cpb_scheduler_finish (r->sched, i, CPB_SCHED_CANCELLED, now_monotonic ());
-  cpb_scheduler_set_state (r->sched, i, t.state == CPB_STATUS_RUNNING ? CPB_STATUS_CANCELLED : t.state);
+  cpb_scheduler_set_state (r->sched, i,
+                           t.state == CPB_STATUS_RUNNING ? CPB_STATUS_CANCELLED : t.state);
   cpb_state_task_clear (&t);
 }
 
@@ -1451,8 +1470,8 @@ record_outcome (struct run *r, size_t i, struct outcome *o, enum cpb_sched_outco
   struct rtask *rt = &r->tasks[i];
   enum cpb_task_status next = cpb_scheduler_finish (r->sched, i, so, now_monotonic ());
   _cleanup_error_ cpb_error *err = NULL;
-  int rc = cpb_state_task_finish (r->st, rt->db_id, next, o->exit_code, o->archive_path,
-                                  o->report, o->message, &err);
+  int rc = cpb_state_task_finish (r->st, rt->db_id, next, o->exit_code, o->archive_path, o->report,
+                                  o->message, &err);
 
   if (rc == 0)
     adopt_db_state (r, i);
@@ -1489,9 +1508,9 @@ struct job
   int attempt;
   struct upstream *up;
   size_t n_up;
-  char *container_id;  /* launch: the result; collect: the container */
-  struct outcome o;    /* collect: the result */
-  cpb_error *err;      /* launch: why it failed */
+  char *container_id; /* launch: the result; collect: the container */
+  struct outcome o;   /* collect: the result */
+  cpb_error *err;     /* launch: why it failed */
   struct job *next;
 };
 
@@ -1542,8 +1561,8 @@ struct worker_arg
 static void *
 worker_main (void *arg)
 {
-  struct run *r = ((struct worker_arg *) arg)->r;
-  cpb_podman *p = r->worker_conns[((struct worker_arg *) arg)->n];
+  struct run *r = ((struct worker_arg *)arg)->r;
+  cpb_podman *p = r->worker_conns[((struct worker_arg *)arg)->n];
 
   free (arg);
   for (;;)
@@ -1581,7 +1600,7 @@ worker_main (void *arg)
 static int
 start_workers (struct run *r, cpb_error **err)
 {
-  size_t n = 2 * (r->o->max_jobs > 0 ? (size_t) r->o->max_jobs : (size_t) r->node->cpus);
+  size_t n = 2 * (r->o->max_jobs > 0 ? (size_t)r->o->max_jobs : (size_t)r->node->cpus);
 
   n = n > 8 ? 8 : n;
   r->workers = cpb_xcalloc (n, sizeof *r->workers);
@@ -1665,9 +1684,13 @@ begin_collect (struct run *r, size_t i, int exit_code)
   j->task = i;
   j->t = make_task (r, rt);
   j->container_id = cpb_xstrdup (rt->container_id);
-  j->o = (struct outcome){ .exit_code = exit_code, .attempt = cpb_scheduler_attempts (r->sched, i),
-                           .started = rt->started_wall, .image_id = rt->image->id };
-  j->o.store_state = cancelled ? CPB_TASK_CANCELLED : exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED;
+  j->o = (struct outcome){ .exit_code = exit_code,
+                           .attempt = cpb_scheduler_attempts (r->sched, i),
+                           .started = rt->started_wall,
+                           .image_id = rt->image->id };
+  j->o.store_state = cancelled        ? CPB_TASK_CANCELLED
+                     : exit_code == 0 ? CPB_TASK_DONE
+                                      : CPB_TASK_FAILED;
   if (cancelled)
     j->o.message = cpb_xstrdup (interrupted ? "interrupted" : "cancelled");
   /* The container no longer uses the node: the next task may start while this one's
@@ -1696,7 +1719,8 @@ finish_launch (struct run *r, struct job *j, cpb_error **err)
   struct outcome o = { .exit_code = -1 };
   _cleanup_error_ cpb_error *serr = NULL;
 
-  if (j->err == NULL && cpb_state_task_set_container (r->st, rt->db_id, j->container_id, &serr) == 0)
+  if (j->err == NULL &&
+      cpb_state_task_set_container (r->st, rt->db_id, j->container_id, &serr) == 0)
     {
       rt->container_id = TAKE_PTR (j->container_id);
       rt->started = now_monotonic ();
@@ -1755,7 +1779,7 @@ wake_loop (int fd)
   char c = 1;
   ssize_t n = write (fd, &c, 1); /* a full pipe already wakes the loop */
 
-  (void) n;
+  (void)n;
 }
 
 static void
@@ -1785,11 +1809,12 @@ events_main (void *arg)
   _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
   /* Events since the run began: an exit between start and the stream's first byte is
      replayed instead of lost. */
-  _cleanup_free_ char *since = cpb_xasprintf ("%lld", (long long) r->since);
+  _cleanup_free_ char *since = cpb_xasprintf ("%lld", (long long)r->since);
   const char *types[] = { "container", NULL }, *events[] = { "died", NULL };
   const char *labels[] = { label, NULL };
-  struct cpb_podman_event_filter f = { .types = types, .events = events, .labels = labels,
-                                       .since = since };
+  struct cpb_podman_event_filter f = {
+    .types = types, .events = events, .labels = labels, .since = since
+  };
   _cleanup_error_ cpb_error *err = NULL;
 
   cpb_podman_events (r->events_conn, &f, on_event, r, &err);
@@ -1833,8 +1858,9 @@ static ssize_t
 find_running (struct run *r, const char *id)
 {
   for (size_t i = 0; i < r->n_tasks; i++)
-    if (r->tasks[i].container_id && r->tasks[i].busy == 0 && strcmp (r->tasks[i].container_id, id) == 0)
-      return (ssize_t) i;
+    if (r->tasks[i].container_id && r->tasks[i].busy == 0 &&
+        strcmp (r->tasks[i].container_id, id) == 0)
+      return (ssize_t)i;
   return -1;
 }
 
@@ -1856,7 +1882,7 @@ handle_died (struct run *r, struct died *d, bool *keep)
 
   *keep = false;
   if (i >= 0)
-    begin_collect (r, (size_t) i, d->exit_code);
+    begin_collect (r, (size_t)i, d->exit_code);
   else if (any_launching (r))
     *keep = true;
 }
@@ -1912,8 +1938,9 @@ backstop (struct run *r)
       const struct cpb_podman_container *c = &l->containers[k];
       ssize_t i = find_running (r, c->id);
 
-      if (i >= 0 && c->status && (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
-        begin_collect (r, (size_t) i, c->exit_code);
+      if (i >= 0 && c->status &&
+          (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
+        begin_collect (r, (size_t)i, c->exit_code);
     }
 }
 
@@ -1951,8 +1978,8 @@ begin_stopping (struct run *r, const char *why)
                             CPB_STATUS_CANCELLED, why, &changed, &err);
     }
   for (size_t i = 0; i < r->n_tasks; i++)
-    if ((r->tasks[i].container_id || r->tasks[i].busy == JOB_LAUNCH)
-        && !r->tasks[i].cancel_requested)
+    if ((r->tasks[i].container_id || r->tasks[i].busy == JOB_LAUNCH) &&
+        !r->tasks[i].cancel_requested)
       {
         r->tasks[i].cancel_requested = true;
         request_stop (r, &r->tasks[i], false);
@@ -1974,12 +2001,12 @@ check_stops (struct run *r, double now)
         continue;
       if (rt->stop_phase == 1 && now - rt->stop_at > grace + 5)
         request_stop (r, rt, true);
-      else if (rt->stop_phase == 0 && rt->timeout
-               && now - rt->started > (double) rt->timeout + grace + TIMEOUT_SLACK)
+      else if (rt->stop_phase == 0 && rt->timeout &&
+               now - rt->started > (double)rt->timeout + grace + TIMEOUT_SLACK)
         {
           if (r->progress)
             cpb_progress_event (r->progress, "%s: still running %.0fs after its timeout, killing",
-                                rt->name, now - rt->started - (double) rt->timeout);
+                                rt->name, now - rt->started - (double)rt->timeout);
           request_stop (r, rt, true);
         }
     }
@@ -1992,7 +2019,7 @@ task_by_db_id (struct run *r, int64_t id)
 {
   for (size_t i = 0; i < r->n_tasks; i++)
     if (r->tasks[i].db_id == id)
-      return (ssize_t) i;
+      return (ssize_t)i;
   return -1;
 }
 
@@ -2012,16 +2039,16 @@ sync_from_db (struct run *r)
 
       if (i < 0)
         continue;
-      cur = cpb_scheduler_state (r->sched, (size_t) i);
+      cur = cpb_scheduler_state (r->sched, (size_t)i);
       if (cur == CPB_STATUS_RUNNING && v[k].state == CPB_STATUS_CANCELLED)
         {
           r->tasks[i].cancel_requested = true;
           request_stop (r, &r->tasks[i], false);
         }
-      else if ((cur == CPB_STATUS_QUEUED || cur == CPB_STATUS_HELD)
-               && (v[k].state == CPB_STATUS_QUEUED || v[k].state == CPB_STATUS_HELD
-                   || v[k].state == CPB_STATUS_CANCELLED))
-        cpb_scheduler_set_state (r->sched, (size_t) i, v[k].state);
+      else if ((cur == CPB_STATUS_QUEUED || cur == CPB_STATUS_HELD) &&
+               (v[k].state == CPB_STATUS_QUEUED || v[k].state == CPB_STATUS_HELD ||
+                v[k].state == CPB_STATUS_CANCELLED))
+        cpb_scheduler_set_state (r->sched, (size_t)i, v[k].state);
     }
   cpb_state_task_free_array (v, n);
 }
@@ -2052,7 +2079,8 @@ start_ready (struct run *r, double now, double *ret_wake, cpb_error **err)
       struct rtask *rt = &r->tasks[i];
       int attempt = cpb_scheduler_attempts (r->sched, i);
       struct job *j;
-      int rc = cpb_state_task_start (r->st, rt->db_id, r->run_id, attempt, r->node->name, NULL, err);
+      int rc =
+          cpb_state_task_start (r->st, rt->db_id, r->run_id, attempt, r->node->name, NULL, err);
 
       if (rc < 0)
         return -1;
@@ -2083,9 +2111,9 @@ task_by_name (struct run *r, const char *name)
   if (r->spec->initialize && strcmp (name, INIT_GROUP) == 0)
     return 0;
   i = cpb_jobs_plan_find (r->plan, name);
-  if (i == (size_t) -1)
+  if (i == (size_t)-1)
     return -1;
-  return (ssize_t) (i + (r->spec->initialize ? 1 : 0));
+  return (ssize_t)(i + (r->spec->initialize ? 1 : 0));
 }
 
 /* An exited container whose task the database still shows RUNNING in it: its result is
@@ -2098,23 +2126,24 @@ adopt_container (struct run *r, const struct cpb_podman_container *c)
   ssize_t i;
   bool adopted = false;
 
-  if (name == NULL || (i = task_by_name (r, name)) < 0
-      || cpb_state_task_get (r->st, r->ns, r->batch, name, &st, NULL) < 0)
+  if (name == NULL || (i = task_by_name (r, name)) < 0 ||
+      cpb_state_task_get (r->st, r->ns, r->batch, name, &st, NULL) < 0)
     return false;
-  if (st.state == CPB_STATUS_RUNNING && st.container_id && strcmp (st.container_id, c->id) == 0
-      && c->status && (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
+  if (st.state == CPB_STATUS_RUNNING && st.container_id && strcmp (st.container_id, c->id) == 0 &&
+      c->status && (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
     {
       _cleanup_task_ struct cpb_task *t = make_task (r, &r->tasks[i]);
-      struct outcome o = { .exit_code = c->exit_code, .attempt = st.attempts,
-                           .started = c->started_at, .image_id = c->image_id,
+      struct outcome o = { .exit_code = c->exit_code,
+                           .attempt = st.attempts,
+                           .started = c->started_at,
+                           .image_id = c->image_id,
                            .store_state = c->exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED };
       enum cpb_task_status next;
 
       collect_container (r, r->node->podman, t, c->id, &o);
       next = o.store_state == CPB_TASK_DONE ? CPB_STATUS_DONE : CPB_STATUS_FAILED;
       adopted = cpb_state_task_finish (r->st, st.id, next, o.exit_code, o.archive_path, o.report,
-                                       o.message, NULL)
-                > 0;
+                                       o.message, NULL) > 0;
       outcome_clear (&o);
     }
   cpb_state_task_clear (&st);
@@ -2130,13 +2159,13 @@ keep_running (struct run *r, const struct cpb_podman_container *c)
   struct cpb_state_task st = { 0 };
   bool keep = false;
 
-  if (name == NULL || c->status == NULL || strcmp (c->status, "running") != 0
-      || cpb_state_task_get (r->st, r->ns, r->batch, name, &st, NULL) < 0)
+  if (name == NULL || c->status == NULL || strcmp (c->status, "running") != 0 ||
+      cpb_state_task_get (r->st, r->ns, r->batch, name, &st, NULL) < 0)
     return false;
   if (st.state == CPB_STATUS_RUNNING && st.container_id && strcmp (st.container_id, c->id) == 0)
     {
       r->kept = cpb_xrealloc (r->kept, (r->n_kept + 1) * sizeof *r->kept);
-      r->kept[r->n_kept++] = (struct kept){ cpb_xstrdup (c->id), (time_t) c->started_at };
+      r->kept[r->n_kept++] = (struct kept){ cpb_xstrdup (c->id), (time_t)c->started_at };
       keep = true;
     }
   cpb_state_task_clear (&st);
@@ -2155,8 +2184,8 @@ adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
   if (cpb_state_run_live (r->st, r->ns, r->batch, &pid, err) < 0)
     return -1;
   if (pid)
-    return cpb_error_set (err, CPB_ERR_INPUT, "batch '%s' is being run by cpb (pid %lld)",
-                          r->batch, (long long) pid);
+    return cpb_error_set (err, CPB_ERR_INPUT, "batch '%s' is being run by cpb (pid %lld)", r->batch,
+                          (long long)pid);
   if (cpb_podman_container_list (r->node->podman, label, &l, err) < 0)
     return cpb_error_prefix (err, "listing containers of batch '%s'", r->batch);
   for (size_t k = 0; k < l->n; k++)
@@ -2240,7 +2269,7 @@ wait_for_wake (struct run *r, double now, double wake_at)
 
   if (wake_at > now && wake_at - now < timeout)
     timeout = wake_at - now;
-  if (poll (&pfd, 1, (int) (timeout * 1000) + 1) > 0)
+  if (poll (&pfd, 1, (int)(timeout * 1000) + 1) > 0)
     while (read (r->wake[0], drain, sizeof drain) > 0)
       ;
 }
@@ -2404,7 +2433,11 @@ cpb_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
   teardown_wake (&r, &old_int, &old_term);
   fill_result (&r, ret);
   if (r.run_id)
-    cpb_state_run_end (st, r.run_id, rc < 0 ? "failed" : interrupted ? "interrupted" : "done", NULL);
+    cpb_state_run_end (st, r.run_id,
+                       rc < 0        ? "failed"
+                       : interrupted ? "interrupted"
+                                     : "done",
+                       NULL);
   if (rc == 0)
     rc = run_verdict (&r, ret, err);
 out_lock:
@@ -2431,7 +2464,8 @@ cpb_run_remove_containers (struct cpb_node *node, const char *namespace, const c
       const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
       const char *t = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.task");
 
-      if (ns == NULL || strcmp (ns, namespace) != 0 || (task && (t == NULL || strcmp (t, task) != 0)))
+      if (ns == NULL || strcmp (ns, namespace) != 0 ||
+          (task && (t == NULL || strcmp (t, task) != 0)))
         continue;
       if (cpb_podman_container_remove (node->podman, c->id, true, err) < 0)
         return cpb_error_prefix (err, "removing container of task '%s'", t ? t : "?");

@@ -43,7 +43,7 @@ struct cpb_run_options
 struct cpb_plan_entry
 {
   char *name;
-  const char *group;     /* borrowed from the spec ("initialize" for that step) */
+  const char *group; /* borrowed from the spec ("initialize" for that step) */
   enum cpb_plan_action action;
   char key[65];
 };
@@ -51,13 +51,13 @@ struct cpb_plan_entry
 /* The result of a run (or of a dry run: counts of what would run in QUEUED). */
 struct cpb_run_result
 {
-  char *run_id;          /* NULL for a dry run */
+  char *run_id; /* NULL for a dry run */
   char *namespace;
   char *batch;
   size_t counts[CPB_STATUS_N];
-  size_t adopted;        /* containers of a killed run collected or taken over */
-  size_t removed;        /* containers of a killed run removed */
-  bool interrupted;      /* Ctrl-C or SIGTERM */
+  size_t adopted;   /* containers of a killed run collected or taken over */
+  size_t removed;   /* containers of a killed run removed */
+  bool interrupted; /* Ctrl-C or SIGTERM */
 };
 
 void cpb_run_result_clear (struct cpb_run_result *r);

@@ -22,7 +22,7 @@ cpb_meminfo_value (const char *text, const char *key, uint64_t *ret)
       if (strncmp (line, key, klen) == 0 && line[klen] == ':')
         {
           /* Every figure of /proc/meminfo is in kB (KiB, despite the unit's name). */
-          *ret = (uint64_t) strtoull (line + klen + 1, NULL, 10) * 1024;
+          *ret = (uint64_t)strtoull (line + klen + 1, NULL, 10) * 1024;
           return true;
         }
       line = strchr (line, '\n');
@@ -43,7 +43,7 @@ read_proc (const char *path, char *buf, size_t size, cpb_error **err)
   if (fd < 0)
     return cpb_error_errno (err, errno, "cannot open '%s'", path);
   while (len + 1 < size && (n = read (fd, buf + len, size - 1 - len)) > 0)
-    len += (size_t) n;
+    len += (size_t)n;
   if (n < 0)
     return cpb_error_errno (err, errno, "cannot read '%s'", path);
   buf[len] = '\0';
@@ -58,7 +58,7 @@ local_cpus (void)
 
   if (sched_getaffinity (0, sizeof set, &set) == 0 && CPU_COUNT (&set) > 0)
     return CPU_COUNT (&set);
-  return (int) sysconf (_SC_NPROCESSORS_ONLN);
+  return (int)sysconf (_SC_NPROCESSORS_ONLN);
 }
 
 int
@@ -72,8 +72,8 @@ cpb_node_local (cpb_podman *p, struct cpb_node **ret, cpb_error **err)
   n->capabilities = cpb_xcalloc (1, sizeof *n->capabilities);
   n->podman = p;
   n->cpus = local_cpus ();
-  if (read_proc ("/proc/meminfo", meminfo, sizeof meminfo, err) < 0
-      || !cpb_meminfo_value (meminfo, "MemTotal", &n->memory))
+  if (read_proc ("/proc/meminfo", meminfo, sizeof meminfo, err) < 0 ||
+      !cpb_meminfo_value (meminfo, "MemTotal", &n->memory))
     return cpb_error_prefix (err, "node local: memory");
   *ret = TAKE_PTR (n);
   return 0;

@@ -17,11 +17,11 @@
 
 struct cpb_node
 {
-  char *name;        /* "local", or the host name of a remote node */
-  bool local;        /* the service runs on this host: /proc describes it */
-  cpb_podman *podman;/* the node's connection (owned) */
-  int cpus;          /* capacity: cpus available to containers */
-  uint64_t memory;   /* capacity: bytes of memory */
+  char *name;          /* "local", or the host name of a remote node */
+  bool local;          /* the service runs on this host: /proc describes it */
+  cpb_podman *podman;  /* the node's connection (owned) */
+  int cpus;            /* capacity: cpus available to containers */
+  uint64_t memory;     /* capacity: bytes of memory */
   char **capabilities; /* what the node itself offers (NULL-terminated; images add theirs) */
 };
 

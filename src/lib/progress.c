@@ -10,13 +10,13 @@ struct cpb_progress
 {
   FILE *out;
   bool tty;
-  bool line_shown;     /* a status line is on the terminal, to be erased before an event */
+  bool line_shown; /* a status line is on the terminal, to be erased before an event */
   size_t total;
   bool have_base;
-  size_t done_before;  /* DONE when the run began: skipped tasks do not make a rate */
+  size_t done_before; /* DONE when the run began: skipped tasks do not make a rate */
   double start, last_draw;
-  char last[256];      /* the line last printed */
-  char latest[256];    /* the line for the latest counts, printed or not */
+  char last[256];   /* the line last printed */
+  char latest[256]; /* the line for the latest counts, printed or not */
 };
 
 cpb_progress *
@@ -42,25 +42,25 @@ format_duration (char *buf, size_t size, double s)
 }
 
 void
-cpb_progress_format (char *buf, size_t size, const size_t counts[CPB_STATUS_N],
-                     size_t done_before, double elapsed)
+cpb_progress_format (char *buf, size_t size, const size_t counts[CPB_STATUS_N], size_t done_before,
+                     double elapsed)
 {
   size_t done = counts[CPB_STATUS_DONE], failed = counts[CPB_STATUS_FAILED];
   size_t queued = counts[CPB_STATUS_QUEUED], running = counts[CPB_STATUS_RUNNING];
   size_t new_done = done > done_before ? done - done_before : 0;
-  double rate = elapsed > 0 ? (double) (new_done + failed) / elapsed : 0;
+  double rate = elapsed > 0 ? (double)(new_done + failed) / elapsed : 0;
   char eta[32] = "?";
   int n;
 
   if (rate > 0)
-    format_duration (eta, sizeof eta, (double) (queued + running) / rate);
-  n = snprintf (buf, size, "%zu done, %zu running, %zu queued, %zu failed", done, running,
-                queued, failed);
-  if (counts[CPB_STATUS_HELD] && n > 0 && (size_t) n < size)
+    format_duration (eta, sizeof eta, (double)(queued + running) / rate);
+  n = snprintf (buf, size, "%zu done, %zu running, %zu queued, %zu failed", done, running, queued,
+                failed);
+  if (counts[CPB_STATUS_HELD] && n > 0 && (size_t)n < size)
     n += snprintf (buf + n, size - n, ", %zu held", counts[CPB_STATUS_HELD]);
-  if (counts[CPB_STATUS_CANCELLED] && n > 0 && (size_t) n < size)
+  if (counts[CPB_STATUS_CANCELLED] && n > 0 && (size_t)n < size)
     n += snprintf (buf + n, size - n, ", %zu cancelled", counts[CPB_STATUS_CANCELLED]);
-  if (n > 0 && (size_t) n < size)
+  if (n > 0 && (size_t)n < size)
     snprintf (buf + n, size - n, " | %.2f tasks/s, ETA %s", rate, queued + running ? eta : "0s");
 }
 

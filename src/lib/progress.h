@@ -25,7 +25,8 @@ cpb_progress *cpb_progress_new (FILE *out, bool tty, size_t total);
 void cpb_progress_update (cpb_progress *p, const size_t counts[CPB_STATUS_N], double now);
 
 /* One line about one task ("sweep-0003 failed (exit 1), retry 2 of 3 in 2s"). */
-void cpb_progress_event (cpb_progress *p, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+void cpb_progress_event (cpb_progress *p, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 /* Leave the terminal clean (the last status line kept) and free P. */
 void cpb_progress_free (cpb_progress *p);

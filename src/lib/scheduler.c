@@ -8,7 +8,7 @@
 struct group
 {
   const char *name;
-  size_t *after;  /* indices of the groups this one waits for */
+  size_t *after; /* indices of the groups this one waits for */
   size_t n_after;
   size_t n_tasks, n_done, n_failed;
 };
@@ -23,8 +23,8 @@ struct task
 {
   struct cpb_sched_task t;
   size_t group;
-  double not_before;  /* a retry waits for its backoff */
-  bool released;      /* its resources were given back before it finished */
+  double not_before; /* a retry waits for its backoff */
+  bool released;     /* its resources were given back before it finished */
 };
 
 struct cpb_scheduler
@@ -36,9 +36,9 @@ struct cpb_scheduler
   size_t n_groups;
   struct counted *counted;
   size_t n_counted;
-  size_t *order;  /* task indices by priority, then insertion */
+  size_t *order; /* task indices by priority, then insertion */
   bool order_dirty;
-  size_t cursor;  /* every task of order[] before it is neither QUEUED nor HELD */
+  size_t cursor; /* every task of order[] before it is neither QUEUED nor HELD */
   int running;
   double cpus_used;
   int64_t memory_used;
@@ -198,14 +198,13 @@ check_fit (cpb_scheduler *s, size_t i, cpb_error **err)
   if (s->cfg.memory > 0 && t->memory > s->cfg.memory)
     return cpb_error_set (err, CPB_ERR_INPUT,
                           "needs %lld MiB of memory, the largest node has %lld MiB",
-                          (long long) (t->memory >> 20), (long long) (s->cfg.memory >> 20));
+                          (long long)(t->memory >> 20), (long long)(s->cfg.memory >> 20));
   for (size_t k = 0; k < t->n_uses; k++)
     {
       struct counted *c = find_counted (s, t->uses[k].name);
 
       if (c == NULL)
-        return cpb_error_set (err, CPB_ERR_INPUT, "uses undeclared resource '%s'",
-                              t->uses[k].name);
+        return cpb_error_set (err, CPB_ERR_INPUT, "uses undeclared resource '%s'", t->uses[k].name);
       if (t->uses[k].amount > c->count)
         return cpb_error_set (err, CPB_ERR_INPUT, "needs %d of resource '%s', there are %d",
                               t->uses[k].amount, c->name, c->count);
@@ -229,7 +228,7 @@ static cpb_scheduler *sort_ctx;
 static int
 by_priority (const void *a, const void *b)
 {
-  size_t x = *(const size_t *) a, y = *(const size_t *) b;
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
   int px = sort_ctx->tasks[x].t.priority, py = sort_ctx->tasks[y].t.priority;
 
   if (px != py)
@@ -416,8 +415,8 @@ cpb_scheduler_take_blocked (cpb_scheduler *s, size_t *ret_task, const char **ret
       struct task *t = &s->tasks[i];
       size_t failed;
 
-      if ((t->t.state == CPB_STATUS_QUEUED || t->t.state == CPB_STATUS_HELD)
-          && group_ready (s, t->group, &failed) < 0)
+      if ((t->t.state == CPB_STATUS_QUEUED || t->t.state == CPB_STATUS_HELD) &&
+          group_ready (s, t->group, &failed) < 0)
         {
           set_state (s, t, CPB_STATUS_CANCELLED);
           *ret_task = i;

@@ -41,14 +41,14 @@ struct cpb_sched_use
 
 struct cpb_sched_task
 {
-  const char *group;  /* borrowed; must outlive the scheduler */
+  const char *group; /* borrowed; must outlive the scheduler */
   int priority;
-  double cpus;        /* 0 = undeclared: one slot of the node's cpus */
-  int64_t memory;     /* bytes; 0 = undeclared */
-  int retries;        /* attempts after the first */
-  const struct cpb_sched_use *uses;  /* borrowed */
+  double cpus;                      /* 0 = undeclared: one slot of the node's cpus */
+  int64_t memory;                   /* bytes; 0 = undeclared */
+  int retries;                      /* attempts after the first */
+  const struct cpb_sched_use *uses; /* borrowed */
   size_t n_uses;
-  enum cpb_task_status state;  /* QUEUED, HELD, DONE (skipped), ... at planning */
+  enum cpb_task_status state; /* QUEUED, HELD, DONE (skipped), ... at planning */
   int attempts;               /* attempts made so far in this run */
 };
 
@@ -88,8 +88,8 @@ enum cpb_sched_outcome
 /* Release the resources of running task I and record OUTCOME at time NOW.  Returns the
    task's new state: DONE, CANCELLED, FAILED (retries spent) or QUEUED (a retry, after
    its backoff). */
-enum cpb_task_status cpb_scheduler_finish (cpb_scheduler *s, size_t i, enum cpb_sched_outcome outcome,
-                                          double now);
+enum cpb_task_status cpb_scheduler_finish (cpb_scheduler *s, size_t i,
+                                           enum cpb_sched_outcome outcome, double now);
 
 /* Task I is already running (a container a killed cpb left, adopted): count it RUNNING with
    its resources reserved and ATTEMPTS made, whatever the capacity says. */

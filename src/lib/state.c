@@ -46,12 +46,12 @@ static const char *const migrations[] = {
   "CREATE INDEX attempts_task ON attempts (task_id);\n",
 };
 
-#define SCHEMA_VERSION ((int) (sizeof migrations / sizeof migrations[0]))
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 const char *
 cpb_task_status_name (enum cpb_task_status s)
 {
-  if ((int) s < 0 || s >= CPB_STATUS_N)
+  if ((int)s < 0 || s >= CPB_STATUS_N)
     return "UNKNOWN";
   return state_names[s];
 }
@@ -117,13 +117,13 @@ column_strdup (sqlite3_stmt *s, int i)
 {
   const unsigned char *v = sqlite3_column_text (s, i);
 
-  return v ? cpb_xstrdup ((const char *) v) : NULL;
+  return v ? cpb_xstrdup ((const char *)v) : NULL;
 }
 
 static int64_t
 now_seconds (void)
 {
-  return (int64_t) time (NULL);
+  return (int64_t)time (NULL);
 }
 
 static int
@@ -209,11 +209,11 @@ cpb_state_open (const char *path, cpb_state **ret, cpb_error **err)
   /* Holds and cancels from other cpb processes wait for the run's short write transactions
      instead of failing with SQLITE_BUSY. */
   sqlite3_busy_timeout (st->db, 10000);
-  if (exec_sql (st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                    "PRAGMA foreign_keys = ON",
-                err)
-          < 0
-      || migrate (st, err) < 0)
+  if (exec_sql (st,
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                "PRAGMA foreign_keys = ON",
+                err) < 0 ||
+      migrate (st, err) < 0)
     {
       cpb_state_close (st);
       return cpb_error_prefix (err, "state database '%s'", path);
@@ -260,10 +260,10 @@ random_run_id (void)
   unsigned char bytes[6] = { 0 };
   _cleanup_close_ int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
-  if (fd < 0 || read (fd, bytes, sizeof bytes) != (ssize_t) sizeof bytes)
+  if (fd < 0 || read (fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes)
     {
       /* Unique enough: the run id only has to differ from the other runs of this user. */
-      uint64_t v = (uint64_t) time (NULL) ^ ((uint64_t) getpid () << 32);
+      uint64_t v = (uint64_t)time (NULL) ^ ((uint64_t)getpid () << 32);
       memcpy (bytes, &v, sizeof bytes);
     }
   return cpb_xasprintf ("%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
@@ -271,16 +271,16 @@ random_run_id (void)
 }
 
 int
-cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch,
-                     const char *spec_path, char **ret_run_id, cpb_error **err)
+cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch, const char *spec_path,
+                     char **ret_run_id, cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   _cleanup_free_ char *id = random_run_id ();
 
-  if (prepare (st, "INSERT INTO runs (id, namespace, batch, spec_path, pid, started_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-               &s, err)
-      < 0)
+  if (prepare (st,
+               "INSERT INTO runs (id, namespace, batch, spec_path, pid, started_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)",
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, id);
   bind_text (s, 2, namespace);
@@ -336,8 +336,8 @@ cpb_state_task_free_array (struct cpb_state_task *v, size_t n)
 }
 
 #define TASK_COLUMNS                                                                               \
-  "id, namespace, batch, name, grp, idx, params, key, state, priority, attempts, exit_code, "     \
-  "node, container_id, run_id, queued_at, started_at, ended_at, archive_path, helper_json, "      \
+  "id, namespace, batch, name, grp, idx, params, key, state, priority, attempts, exit_code, "      \
+  "node, container_id, run_id, queued_at, started_at, ended_at, archive_path, helper_json, "       \
   "message"
 
 static void
@@ -353,8 +353,8 @@ read_task_row (sqlite3_stmt *s, struct cpb_state_task *t)
   t->index = sqlite3_column_int (s, 5);
   t->params_json = column_strdup (s, 6);
   t->key = column_strdup (s, 7);
-  st = cpb_task_status_from_name ((const char *) sqlite3_column_text (s, 8));
-  t->state = st < 0 ? CPB_STATUS_FAILED : (enum cpb_task_status) st;
+  st = cpb_task_status_from_name ((const char *)sqlite3_column_text (s, 8));
+  t->state = st < 0 ? CPB_STATUS_FAILED : (enum cpb_task_status)st;
   t->priority = sqlite3_column_int (s, 9);
   t->attempts = sqlite3_column_int (s, 10);
   t->exit_code = sqlite3_column_int (s, 11);
@@ -378,8 +378,7 @@ cpb_state_task_get (cpb_state *st, const char *namespace, const char *batch, con
 
   if (prepare (st,
                "SELECT " TASK_COLUMNS " FROM tasks WHERE namespace = ? AND batch = ? AND name = ?",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, namespace);
   bind_text (s, 2, batch);
@@ -401,8 +400,7 @@ task_insert (cpb_state *st, struct cpb_state_task *t, cpb_error **err)
   if (prepare (st,
                "INSERT INTO tasks (namespace, batch, name, grp, idx, params, key, state, "
                "priority, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?)",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, t->namespace);
   bind_text (s, 2, t->batch);
@@ -422,8 +420,7 @@ task_insert (cpb_state *st, struct cpb_state_task *t, cpb_error **err)
 
 /* Queue an existing task again for this run, with what the spec says now. */
 static int
-task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_status state,
-              cpb_error **err)
+task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_status state, cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
 
@@ -431,8 +428,7 @@ task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_status stat
                "UPDATE tasks SET grp = ?, idx = ?, params = ?, key = ?, state = ?, priority = ?, "
                "attempts = 0, exit_code = -1, node = NULL, container_id = NULL, "
                "queued_at = ?, started_at = NULL, ended_at = NULL, message = NULL WHERE id = ?",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, t->group ? t->group : "");
   sqlite3_bind_int (s, 2, t->index);
@@ -477,7 +473,8 @@ cpb_state_task_plan (cpb_state *st, struct cpb_state_task *t, bool force,
       cpb_state_task_clear (&old);
       return 0;
     }
-  rc = task_requeue (st, t, old.state == CPB_STATUS_HELD ? CPB_STATUS_HELD : CPB_STATUS_QUEUED, err);
+  rc =
+      task_requeue (st, t, old.state == CPB_STATUS_HELD ? CPB_STATUS_HELD : CPB_STATUS_QUEUED, err);
   *ret_action = old.state == CPB_STATUS_HELD ? CPB_PLAN_HELD : CPB_PLAN_RUN;
   cpb_state_task_clear (&old);
   return rc;
@@ -492,8 +489,7 @@ attempt_insert (cpb_state *st, int64_t id, const char *run_id, int attempt, cons
   if (prepare (st,
                "INSERT INTO attempts (task_id, number, run_id, node, container_id, started_at, "
                "state) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING')",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   sqlite3_bind_int64 (s, 1, id);
   sqlite3_bind_int (s, 2, attempt);
@@ -505,8 +501,8 @@ attempt_insert (cpb_state *st, int64_t id, const char *run_id, int attempt, cons
 }
 
 int
-cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt,
-                      const char *node, const char *container_id, cpb_error **err)
+cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
+                      const char *container_id, cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
 
@@ -514,8 +510,7 @@ cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt
                "UPDATE tasks SET state = 'RUNNING', run_id = ?, attempts = ?, node = ?, "
                "container_id = ?, started_at = ?, ended_at = NULL, exit_code = -1 "
                "WHERE id = ? AND state = 'QUEUED'",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, run_id);
   sqlite3_bind_int (s, 2, attempt);
@@ -533,8 +528,7 @@ cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt
 }
 
 int
-cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id,
-                              cpb_error **err)
+cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id, cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
 
@@ -548,8 +542,7 @@ cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_i
   if (prepare (st,
                "UPDATE attempts SET container_id = ? WHERE id = (SELECT max(id) FROM attempts "
                "WHERE task_id = ?)",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, container_id);
   sqlite3_bind_int64 (s, 2, id);
@@ -560,7 +553,7 @@ cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_i
 static bool
 pid_is_cpb (int64_t pid)
 {
-  _cleanup_free_ char *path = cpb_xasprintf ("/proc/%lld/comm", (long long) pid);
+  _cleanup_free_ char *path = cpb_xasprintf ("/proc/%lld/comm", (long long)pid);
   _cleanup_fclose_ FILE *f = fopen (path, "re");
   char comm[64] = "";
 
@@ -581,9 +574,8 @@ cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int
   *ret_pid = 0;
   if (prepare (st,
                "SELECT id, pid FROM runs WHERE namespace = ? AND batch = ? AND status = 'running'",
-               &s, err)
-          < 0
-      || prepare (st, "UPDATE runs SET status = 'killed' WHERE id = ?", &mark, err) < 0)
+               &s, err) < 0 ||
+      prepare (st, "UPDATE runs SET status = 'killed' WHERE id = ?", &mark, err) < 0)
     return -1;
   bind_text (s, 1, namespace);
   bind_text (s, 2, batch);
@@ -599,7 +591,7 @@ cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int
       if (pid == getpid ())
         continue;
       sqlite3_reset (mark);
-      sqlite3_bind_text (mark, 1, (const char *) sqlite3_column_text (s, 0), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text (mark, 1, (const char *)sqlite3_column_text (s, 0), -1, SQLITE_TRANSIENT);
       if (step_done (st, mark, err) < 0)
         return -1;
     }
@@ -618,8 +610,7 @@ attempt_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_
   if (prepare (st,
                "UPDATE attempts SET ended_at = ?, exit_code = ?, state = ?, message = ? "
                "WHERE id = (SELECT max(id) FROM attempts WHERE task_id = ?) AND ended_at IS NULL",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   sqlite3_bind_int64 (s, 1, now_seconds ());
   sqlite3_bind_int (s, 2, exit_code);
@@ -641,8 +632,7 @@ keep_cancelled_outcome (cpb_state *st, int64_t id, int exit_code, const char *ar
                "UPDATE tasks SET exit_code = ?, ended_at = ?, archive_path = coalesce (?, "
                "archive_path), helper_json = ?, container_id = NULL "
                "WHERE id = ? AND state = 'CANCELLED'",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   sqlite3_bind_int (s, 1, exit_code);
   sqlite3_bind_int64 (s, 2, now_seconds ());
@@ -667,8 +657,7 @@ cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, in
                "UPDATE tasks SET state = ?, exit_code = ?, ended_at = ?, "
                "archive_path = coalesce (?, archive_path), helper_json = ?, message = ?, "
                "container_id = NULL WHERE id = ? AND state = 'RUNNING'",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, cpb_task_status_name (state));
   sqlite3_bind_int (s, 2, exit_code);
@@ -690,9 +679,8 @@ cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_status state, const
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st, "UPDATE tasks SET state = ?, message = ?, container_id = NULL WHERE id = ?",
-               &s, err)
-      < 0)
+  if (prepare (st, "UPDATE tasks SET state = ?, message = ?, container_id = NULL WHERE id = ?", &s,
+               err) < 0)
     return -1;
   bind_text (s, 1, cpb_task_status_name (state));
   bind_text (s, 2, message);
@@ -727,7 +715,7 @@ cpb_state_tasks_move (cpb_state *st, const char *namespace, const char *batch, c
   bind_text (s, 5, task);
   if (step_done (st, s, err) < 0)
     return -1;
-  *ret_changed = (size_t) sqlite3_changes (st->db);
+  *ret_changed = (size_t)sqlite3_changes (st->db);
   return 0;
 }
 
@@ -743,8 +731,7 @@ cpb_state_tasks_list (cpb_state *st, const char *namespace, const char *batch,
   if (prepare (st,
                "SELECT " TASK_COLUMNS " FROM tasks WHERE namespace = ? AND batch = ? "
                "ORDER BY grp, idx, name",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, namespace);
   bind_text (s, 2, batch);
@@ -779,17 +766,16 @@ cpb_state_counts (cpb_state *st, const char *namespace, const char *batch,
   if (prepare (st,
                "SELECT state, count(*) FROM tasks WHERE namespace = ? AND batch = ? "
                "GROUP BY state",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, namespace);
   bind_text (s, 2, batch);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
     {
-      int i = cpb_task_status_from_name ((const char *) sqlite3_column_text (s, 0));
+      int i = cpb_task_status_from_name ((const char *)sqlite3_column_text (s, 0));
 
       if (i >= 0)
-        counts[i] = (size_t) sqlite3_column_int64 (s, 1);
+        counts[i] = (size_t)sqlite3_column_int64 (s, 1);
     }
   if (rc != SQLITE_DONE)
     return db_error (st, err, "counting tasks");
@@ -827,24 +813,22 @@ cpb_state_batches (cpb_state *st, const char *namespace, char ***ret, cpb_error 
   if (prepare (st,
                "SELECT DISTINCT namespace || '/' || batch FROM tasks "
                "WHERE ?1 IS NULL OR namespace = ?1 ORDER BY 1",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, namespace);
   return collect_strings (st, s, ret, err);
 }
 
 int
-cpb_state_running_containers (cpb_state *st, const char *namespace, const char *batch,
-                              char ***ret, cpb_error **err)
+cpb_state_running_containers (cpb_state *st, const char *namespace, const char *batch, char ***ret,
+                              cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
 
   if (prepare (st,
                "SELECT container_id FROM tasks WHERE namespace = ? AND batch = ? AND "
                "state = 'RUNNING' AND container_id IS NOT NULL",
-               &s, err)
-      < 0)
+               &s, err) < 0)
     return -1;
   bind_text (s, 1, namespace);
   bind_text (s, 2, batch);
@@ -857,8 +841,8 @@ cpb_state_changed (cpb_state *st)
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   int64_t v;
 
-  if (sqlite3_prepare_v2 (st->db, "PRAGMA data_version", -1, &s, NULL) != SQLITE_OK
-      || sqlite3_step (s) != SQLITE_ROW)
+  if (sqlite3_prepare_v2 (st->db, "PRAGMA data_version", -1, &s, NULL) != SQLITE_OK ||
+      sqlite3_step (s) != SQLITE_ROW)
     return true; /* when in doubt, the caller re-reads */
   v = sqlite3_column_int64 (s, 0);
   if (v == st->data_version)
@@ -886,8 +870,8 @@ cpb_state_parse_batch (const char *arg, const char *default_ns, char **ret_ns, c
                        cpb_error **err)
 {
   const char *slash = strchr (arg, '/');
-  _cleanup_free_ char *ns = slash ? cpb_xstrndup (arg, (size_t) (slash - arg))
-                                  : cpb_xstrdup (default_ns);
+  _cleanup_free_ char *ns =
+      slash ? cpb_xstrndup (arg, (size_t)(slash - arg)) : cpb_xstrdup (default_ns);
   _cleanup_free_ char *batch = cpb_xstrdup (slash ? slash + 1 : arg);
 
   if (cpb_check_name ("namespace", ns, err) < 0 || cpb_check_name ("batch", batch, err) < 0)

@@ -45,18 +45,18 @@ struct cpb_state_task
   char *group;
   int index;
   char *params_json;
-  char *key;  /* SHA-256 of what decides the result: image ID, command, env, inputs */
+  char *key; /* SHA-256 of what decides the result: image ID, command, env, inputs */
   enum cpb_task_status state;
   int priority;
   int attempts;
-  int exit_code;  /* -1 until the task has exited */
+  int exit_code; /* -1 until the task has exited */
   char *node;
   char *container_id;
   char *run_id;
-  int64_t queued_at, started_at, ended_at;  /* Unix seconds; 0 if not yet */
+  int64_t queued_at, started_at, ended_at; /* Unix seconds; 0 if not yet */
   char *archive_path;
-  char *helper_json;  /* the helper's report (rusage, timeout, signal), as it wrote it */
-  char *message;      /* why it failed or was cancelled, for cpb status */
+  char *helper_json; /* the helper's report (rusage, timeout, signal), as it wrote it */
+  char *message;     /* why it failed or was cancelled, for cpb status */
 };
 
 void cpb_state_task_clear (struct cpb_state_task *t);
@@ -89,9 +89,9 @@ int cpb_state_run_end (cpb_state *st, const char *run_id, const char *status, cp
 /* What cpb_state_task_plan decided for a task. */
 enum cpb_plan_action
 {
-  CPB_PLAN_RUN,   /* new, changed, or not DONE: queued for this run */
-  CPB_PLAN_SKIP,  /* DONE with the same key: nothing to do */
-  CPB_PLAN_HELD,  /* held by the user: waits for cpb release */
+  CPB_PLAN_RUN,  /* new, changed, or not DONE: queued for this run */
+  CPB_PLAN_SKIP, /* DONE with the same key: nothing to do */
+  CPB_PLAN_HELD, /* held by the user: waits for cpb release */
 };
 
 /* Insert or refresh the task T->namespace/batch/name for a new run: a task DONE with the
@@ -112,29 +112,29 @@ int cpb_state_task_set_container (cpb_state *st, int64_t id, const char *contain
 
 /* Whether another cpb is running NAMESPACE/BATCH now: *RET_PID gets its pid, or 0.  Runs
    whose process is gone (killed) are marked "killed" on the way. */
-int cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch,
-                        int64_t *ret_pid, cpb_error **err);
+int cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int64_t *ret_pid,
+                        cpb_error **err);
 
 /* RUNNING -> STATE (DONE, FAILED, QUEUED for a retry, CANCELLED) with the attempt's outcome.
    Returns 1 if done, 0 if the task was no longer RUNNING (cancelled meanwhile: the
    attempt is still recorded). ARCHIVE_PATH, HELPER_JSON and MESSAGE may be NULL. */
 int cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_code,
-                           const char *archive_path, const char *helper_json,
-                           const char *message, cpb_error **err);
+                           const char *archive_path, const char *helper_json, const char *message,
+                           cpb_error **err);
 
 /* Set the state of a task unconditionally (planning-time refusals, dependency failures). */
-int cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_status state,
-                        const char *message, cpb_error **err);
+int cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_status state, const char *message,
+                        cpb_error **err);
 
 /* For cpb hold/release/cancel: move the tasks of NAMESPACE/BATCH (only TASK if not NULL)
    whose state is in FROM_MASK (bits 1 << state) to TO.  *RET_CHANGED counts them. */
-int cpb_state_tasks_move (cpb_state *st, const char *namespace, const char *batch,
-                          const char *task, unsigned from_mask, enum cpb_task_status to,
-                          const char *message, size_t *ret_changed, cpb_error **err);
+int cpb_state_tasks_move (cpb_state *st, const char *namespace, const char *batch, const char *task,
+                          unsigned from_mask, enum cpb_task_status to, const char *message,
+                          size_t *ret_changed, cpb_error **err);
 
 /* One task by name; CPB_ERR_NOT_FOUND if there is none. */
-int cpb_state_task_get (cpb_state *st, const char *namespace, const char *batch,
-                        const char *name, struct cpb_state_task *ret, cpb_error **err);
+int cpb_state_task_get (cpb_state *st, const char *namespace, const char *batch, const char *name,
+                        struct cpb_state_task *ret, cpb_error **err);
 
 /* All tasks of NAMESPACE/BATCH in (group, index, name) order. */
 int cpb_state_tasks_list (cpb_state *st, const char *namespace, const char *batch,
@@ -160,8 +160,8 @@ int cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **e
 
 /* Split a command-line batch reference "BATCH" or "NAMESPACE/BATCH" into its parts, the
    namespace defaulting to DEFAULT_NS; both checked with cpb_check_name (CPB_ERR_INPUT). */
-int cpb_state_parse_batch (const char *arg, const char *default_ns, char **ret_ns,
-                           char **ret_batch, cpb_error **err);
+int cpb_state_parse_batch (const char *arg, const char *default_ns, char **ret_ns, char **ret_batch,
+                           cpb_error **err);
 
 static inline void
 cpb_sqlite3_stmt_finalizep (sqlite3_stmt **s)

@@ -10,7 +10,8 @@
 static size_t
 add (cpb_scheduler *s, const char *group, int priority)
 {
-  return cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = group, .priority = priority });
+  return cpb_scheduler_add_task (s,
+                                 &(struct cpb_sched_task){ .group = group, .priority = priority });
 }
 
 /* Start everything that can start at NOW; return how many started. */
@@ -21,7 +22,7 @@ drain (cpb_scheduler *s, double now, size_t *started, size_t max)
   double wake;
   int n = 0;
 
-  while ((size_t) n < max && cpb_scheduler_next (s, now, &i, &wake) == 1)
+  while ((size_t)n < max && cpb_scheduler_next (s, now, &i, &wake) == 1)
     started[n++] = i;
   return n;
 }
@@ -34,7 +35,8 @@ test_cap_and_priority (void)
   size_t started[8];
 
   for (int i = 0; i < 5; i++)
-    cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .priority = i == 3 ? 10 : 0 });
+    cpb_scheduler_add_task (s,
+                            &(struct cpb_sched_task){ .group = "g", .priority = i == 3 ? 10 : 0 });
   ok (cpb_scheduler_check (s, NULL) == 0, "a plain matrix passes the checks");
   is_int (drain (s, 0, started, 8), 2, "-j 2 caps concurrency at two");
   is_int (started[0], 3, "the highest priority starts first");
@@ -130,7 +132,8 @@ test_retries_and_holds (void)
   double wake = 0;
 
   size_t t = cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .retries = 2 });
-  held = cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_STATUS_HELD });
+  held = cpb_scheduler_add_task (
+      s, &(struct cpb_sched_task){ .group = "g", .state = CPB_STATUS_HELD });
   cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_STATUS_DONE });
   ok (cpb_scheduler_next (s, 0, &i, &wake) == 1 && i == t, "the queued task starts");
   ok (cpb_scheduler_next (s, 0, &i, &wake) == 0, "held and done tasks do not");
@@ -153,7 +156,8 @@ test_retries_and_holds (void)
 
     cpb_scheduler_add_task (a, &(struct cpb_sched_task){ .group = "g" });
     cpb_scheduler_adopt (a, first, 2);
-    ok (cpb_scheduler_state (a, first) == CPB_STATUS_RUNNING && cpb_scheduler_attempts (a, first) == 2,
+    ok (cpb_scheduler_state (a, first) == CPB_STATUS_RUNNING &&
+            cpb_scheduler_attempts (a, first) == 2,
         "an adopted task runs with the attempts it had");
     ok (cpb_scheduler_next (a, 0, &i, &wake) == 0, "and holds its slot");
   }

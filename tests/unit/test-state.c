@@ -14,13 +14,13 @@ mk (const char *name, int index, const char *key)
 {
   struct cpb_state_task t = { 0 };
 
-  t.namespace = (char *) "ns";
-  t.batch = (char *) "sweep";
-  t.name = (char *) name;
-  t.group = (char *) "main";
+  t.namespace = (char *)"ns";
+  t.batch = (char *)"sweep";
+  t.name = (char *)name;
+  t.group = (char *)"main";
   t.index = index;
-  t.key = (char *) key;
-  t.params_json = (char *) "{\"x\": 1}";
+  t.key = (char *)key;
+  t.params_json = (char *)"{\"x\": 1}";
   return t;
 }
 
@@ -92,7 +92,8 @@ test_external (cpb_state *st, const char *path)
                         &changed, &err);
   is_int (changed, 1, "cpb hold moves one queued task");
   ok (cpb_state_changed (st), "the running scheduler notices a write by another connection");
-  is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 0, "a HELD task is not started");
+  is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 0,
+          "a HELD task is not started");
   is_int (plan (st, "t-2", "k2", false, NULL), CPB_PLAN_HELD, "a rerun keeps it HELD");
   cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_STATUS_HELD, CPB_STATUS_QUEUED, NULL,
                         &changed, &err);
@@ -132,14 +133,15 @@ test_runs_and_containers (cpb_state *st)
     struct cpb_state_task t = mk ("o-1", 0, "k");
     enum cpb_plan_action a;
 
-    t.batch = (char *) "other";
+    t.batch = (char *)"other";
     cpb_state_task_plan (st, &t, false, &a, &err);
     id = t.id;
   }
   cpb_state_task_start (st, id, run, 1, "local", NULL, &err);
-  ok (cpb_state_task_set_container (st, id, "abc123", &err) == 0, "the container is recorded after");
-  ok (cpb_state_running_containers (st, "ns", "other", &ids, &err) == 0 && ids[0]
-          && strcmp (ids[0], "abc123") == 0 && ids[1] == NULL,
+  ok (cpb_state_task_set_container (st, id, "abc123", &err) == 0,
+      "the container is recorded after");
+  ok (cpb_state_running_containers (st, "ns", "other", &ids, &err) == 0 && ids[0] &&
+          strcmp (ids[0], "abc123") == 0 && ids[1] == NULL,
       "and listed as what a killed run would leave");
   ok (cpb_state_parse_batch ("lab/sweep", "me", &ns, &batch, &err) == 0, "NS/BATCH parses");
   is_str (ns, "lab", "namespace from the argument");
@@ -166,11 +168,10 @@ test_listing (cpb_state *st)
   ok (cpb_state_attempts_count (st, v[0].id, &attempts, &err) == 0 && attempts == 2,
       "each start recorded an attempt");
   cpb_state_task_free_array (v, n);
-  ok (cpb_state_batches (st, NULL, &batches, &err) == 0 && batches[0] && !batches[1],
-      "one batch");
+  ok (cpb_state_batches (st, NULL, &batches, &err) == 0 && batches[0] && !batches[1], "one batch");
   is_str (batches[0], "ns/sweep", "named namespace/batch");
-  ok (cpb_state_task_get (st, "ns", "sweep", "nope", &(struct cpb_state_task){ 0 }, &err) < 0
-          && err->kind == CPB_ERR_NOT_FOUND,
+  ok (cpb_state_task_get (st, "ns", "sweep", "nope", &(struct cpb_state_task){ 0 }, &err) < 0 &&
+          err->kind == CPB_ERR_NOT_FOUND,
       "a missing task is NOT_FOUND");
 }
 
@@ -196,7 +197,8 @@ main (void)
   is_int (cpb_state_schema_version (st), 1, "still version 1");
   is_int (state_of (st, "t-0"), CPB_STATUS_QUEUED, "state survives a reopen");
   cpb_state_close (st);
-  is_int (cpb_task_status_from_name ("held"), CPB_STATUS_HELD, "state names parse case-insensitively");
+  is_int (cpb_task_status_from_name ("held"), CPB_STATUS_HELD,
+          "state names parse case-insensitively");
   {
     _cleanup_free_ char *cmd = cpb_xasprintf ("rm -rf '%s'", dir);
     if (system (cmd) != 0)
