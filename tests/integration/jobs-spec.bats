@@ -70,7 +70,7 @@ YAML
   assert_contains "$stderr" "jobs.yaml:6:1: unknown key 'taks' (did you mean 'tasks'?)"
   assert_contains "$stderr" "jobs.yaml:10:17: group 'tasks': unknown parameter '{alpah}' (did you mean '{alpha}'?)"
   cd /  # the test user cannot enter this test's directory
-  run tpodman ps -a --format '{{.Names}}'
+  cd / && run tpodman ps -a --format "{{.Names}}"
   assert_success
   [ -z "$output" ]
 }
@@ -167,6 +167,37 @@ YAML
   [ "$(cat out/run-2/env.csv)" = "run-2 1 2 0.5 0.5" ]
   [ "$(tr '\n' ' ' < out/run-2/result.csv)" = "6 12 18 " ]
   [ "$(tr '\n' ' ' < out/reduce/all.csv)" = "3 6 9 6 12 18 " ]
+}
+
+@test "groups on different images run in one batch, each task on its own image" {
+  # Regression: the run kept tasks' image pointers into an array it grew with realloc,
+  # so a second image crashed cpb (specs/examples/jobs.yaml uses three).
+  chmod 0755 "$WORK"
+  (cd / && tpodman tag localhost/cpb-busybox:latest localhost/cpb-busybox:second)
+  cat > jobs.yaml <<'YAML'
+batch: two-images
+defaults:
+  image: localhost/cpb-busybox:latest
+  timeout: 1m
+outputs: ["*.txt"]
+tasks:
+  matrix:
+    n: [1, 2, 3]
+  name: first-{n}
+  command: echo {n} > n.txt
+groups:
+  other:
+    image: localhost/cpb-busybox:second
+    inputs_from: [tasks]
+    command: cat tasks/first-*/n.txt > all.txt
+YAML
+  run_cpb run jobs.yaml
+  assert_success
+  run_cpb fetch two-images -o out
+  assert_success
+  [ "$(tr '\n' ' ' < out/other/all.txt)" = "1 2 3 " ]
+  cd / && run tpodman ps -a --format "{{.Names}}"
+  [ -z "$output" ]
 }
 
 @test "specs/jobs.schema.json accepts the template and the example, and flags a typo" {
