@@ -432,6 +432,19 @@ cpb_yaml_load_buffer (const char *name, const char *data, size_t len, cpb_yaml_d
   return 0;
 }
 
+/* A spec the user named that is missing, a directory or unreadable is bad input (exit 2),
+   not a fault of the host: keep errno for the message, make the kind CPB_ERR_INPUT. */
+static int
+spec_file_error (cpb_error **err, int errnum, const char *what, const char *path)
+{
+  cpb_error_errno (err, errnum, "%s '%s'", what, path);
+  if (err && *err
+      && (errnum == ENOENT || errnum == ENOTDIR || errnum == EISDIR || errnum == EACCES
+          || errnum == ENAMETOOLONG || errnum == ELOOP))
+    (*err)->kind = CPB_ERR_INPUT;
+  return -1;
+}
+
 /* Read at most CPB_YAML_MAX_FILE_SIZE bytes of PATH into a new buffer. */
 static int
 read_bounded (const char *path, char **ret, size_t *ret_len, cpb_error **err)
@@ -441,7 +454,7 @@ read_bounded (const char *path, char **ret, size_t *ret_len, cpb_error **err)
   size_t len = 0, cap = 0;
 
   if (fd < 0)
-    return cpb_error_errno (err, errno, "cannot open '%s'", path);
+    return spec_file_error (err, errno, "cannot open", path);
   for (;;)
     {
       ssize_t n;
@@ -455,7 +468,7 @@ read_bounded (const char *path, char **ret, size_t *ret_len, cpb_error **err)
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        return cpb_error_errno (err, errno, "cannot read '%s'", path);
+        return spec_file_error (err, errno, "cannot read", path);
       if (n == 0)
         break;
       len += (size_t)n;

@@ -212,6 +212,15 @@ EOF
   run_cpb build "$SPECS/bad.yaml"
   assert_failure 2
   assert_contains "$stderr" "bad.yaml:3:"
+  # The spec is checked before any connection: with no service at all it is still exit 2.
+  CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build "$SPECS/bad.yaml"
+  assert_failure 2
+  # A spec that is not there, or not a file, is bad input too.
+  run_cpb build "$SPECS/no-such-spec.yaml"
+  assert_failure 2
+  assert_contains "$stderr" "cannot open '$SPECS/no-such-spec.yaml': No such file or directory"
+  run_cpb build "$SPECS"
+  assert_failure 2
   run_cpb build
   assert_failure 2
 }
