@@ -729,12 +729,17 @@ cpb_doctor_service (struct cpb_doctor *d, const char *url)
   _cleanup_podman_info_ struct cpb_podman_info *info = NULL;
   _cleanup_error_ cpb_error *err = NULL;
 
-  if (cpb_podman_connect (url, CPB_PODMAN_NO_EMBEDDED, &p, &err) < 0)
+  if (cpb_podman_connect (url, CPB_PODMAN_NO_EMBEDDED | CPB_PODMAN_NO_DOCTOR_HINT, &p, &err) < 0)
     {
-      add_check (
-          d, "service", CPB_CHECK_PROBLEM,
-          cpb_xasprintf ("%s; meanwhile other verbs start a private service per command", err->msg),
-          service_advice (url));
+      /* Other verbs fall back to a private service only when nothing named one. */
+      bool named = url || (getenv ("CONTAINER_HOST") && *getenv ("CONTAINER_HOST"));
+
+      add_check (d, "service", CPB_CHECK_PROBLEM,
+                 cpb_xasprintf ("%s%s", err->msg,
+                                named ? ""
+                                      : "; meanwhile other verbs start a private service "
+                                        "per command"),
+                 service_advice (url));
       skip_service_checks (d);
       return;
     }

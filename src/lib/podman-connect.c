@@ -297,9 +297,9 @@ try_defaults (cpb_buf *looked, cpb_podman **ret, cpb_error **err)
 
 /* An unreachable service is the user's to fix: point at the command that checks the set-up. */
 static int
-add_doctor_hint (cpb_error **err)
+add_doctor_hint (unsigned flags, cpb_error **err)
 {
-  if (err && *err && (*err)->kind == CPB_ERR_CONNECT)
+  if (!(flags & CPB_PODMAN_NO_DOCTOR_HINT) && err && *err && (*err)->kind == CPB_ERR_CONNECT)
     {
       char *msg = cpb_xasprintf ("%s; run 'cpb doctor'", (*err)->msg);
 
@@ -318,13 +318,13 @@ cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error
   int r;
 
   if (url && *url)
-    return connect_url (url, ret, err) < 0 ? add_doctor_hint (err) : 0;
+    return connect_url (url, ret, err) < 0 ? add_doctor_hint (flags, err) : 0;
   if (host && *host)
     {
       if (connect_url (host, ret, err) < 0)
         {
           cpb_error_prefix (err, "$CONTAINER_HOST");
-          return add_doctor_hint (err);
+          return add_doctor_hint (flags, err);
         }
       return 0;
     }
@@ -336,13 +336,14 @@ cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error
     return cpb_error_set (
         err, CPB_ERR_CONNECT,
         "no Podman service found (looked at %s%s); start one with "
-        "'systemctl --user start podman.socket' or give --url, and run 'cpb doctor'",
-        looked.data, (flags & CPB_PODMAN_NO_EMBEDDED) ? "" : ", and podman is not installed");
+        "'systemctl --user start podman.socket' or give --url%s",
+        looked.data, (flags & CPB_PODMAN_NO_EMBEDDED) ? "" : ", and podman is not installed",
+        (flags & CPB_PODMAN_NO_DOCTOR_HINT) ? "" : ", and run 'cpb doctor'");
   if (start_embedded (podman, ret, err) < 0)
     {
       cpb_error_prefix (err, "no Podman service found (looked at %s) and starting one failed",
                         looked.data);
-      return add_doctor_hint (err);
+      return add_doctor_hint (flags, err);
     }
   return 0;
 }

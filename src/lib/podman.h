@@ -33,6 +33,9 @@ enum cpb_podman_connect_flags
   /* Never start an embedded `podman system service`: fail with CPB_ERR_CONNECT instead
      (cpb doctor, and anything that must not leave the user's session alone). */
   CPB_PODMAN_NO_EMBEDDED = 1 << 0,
+  /* Leave out the "run 'cpb doctor'" advice an unreachable service's error ends with
+     (cpb doctor itself, which reports the problem with its own advice). */
+  CPB_PODMAN_NO_DOCTOR_HINT = 1 << 1,
 };
 
 /* Connect to a Podman service and check that it speaks libpod API 4.0 or newer.

@@ -63,6 +63,10 @@ run_cpb_as_user() {
   assert_contains "$output" "cgroups"
   assert_contains "$output" "tun"
   assert_contains "$output" "skipped  api"
+  # Advice that fits: not "run 'cpb doctor'" from the doctor itself, and no promise of a
+  # private service that a named URL never falls back to.
+  assert_not_contains "$output" "run 'cpb doctor'"
+  assert_not_contains "$output" "private service"
 }
 
 @test "with nothing to discover, the advice is how to start the user's service" {
