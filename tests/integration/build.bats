@@ -105,6 +105,20 @@ image_id() {
   assert_contains "$stderr" "localhost/greeter:latest: built"
 }
 
+@test "on a terminal one line per image is redrawn with its current step; plain lines otherwise" {
+  printf 'images:\n  - name: ttyimg\n    from: localhost/cpb-busybox:latest\n    run:\n      - echo tty-step-one\n      - echo tty-step-two\n' > "$SPECS/tty.yaml"
+  # script(1) gives cpb a terminal; its output is the terminal's.
+  run script -qec "'$CPB' build '$SPECS/tty.yaml'" /dev/null
+  [ "$status" -eq 0 ] || { echo "$output" >&2; return 1; }
+  assert_contains "$output" $'\e[1A\e[2Klocalhost/ttyimg:latest: step 3/'
+  assert_contains "$output" "localhost/ttyimg:latest: built"
+  assert_contains "$output" "1 built, 0 up to date"
+  run_cpb build --force "$SPECS/tty.yaml"
+  assert_success
+  assert_contains "$stderr" "localhost/ttyimg:latest: STEP 3/"
+  assert_not_contains "$stderr" $'\e['
+}
+
 @test "a failing run step shows its output and the spec line it came from; others still build" {
   run_cpb build "$SPECS/failing.yaml"
   assert_failure 1
