@@ -6,6 +6,7 @@
  *   try NAME...        call each system call with harmless arguments, print NAME=ERRNO|ok
  *   zombies N          orphan N short-lived processes, then print zombies=COUNT seen
  *   trap-term          print ready, exit 42 on SIGTERM (checks forwarding)
+ *   trap SIG...        the same for each of TERM, INT, HUP, QUIT, USR1, USR2 (got SIGx)
  *   ignore-term SECS   ignore SIGTERM, print ready, sleep SECS
  *   sleep SECS         sleep
  *   alloc MB           allocate and touch MB MiB, print allocated=MB
@@ -229,20 +230,52 @@ verb_zombies (int n)
 }
 
 static void
-on_term (int sig)
-{
-  static const char msg[] = "got SIGTERM\n";
-  if (write (STDOUT_FILENO, msg, sizeof msg - 1) < 0)
-    _exit (1);
-  _exit (42);
-}
-
-static void
 sleep_seconds (double s)
 {
   struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
   while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
     ;
+}
+
+/* Say which signal arrived ("got SIGTERM") and exit 42; only async-signal-safe calls. */
+static void
+on_trapped (int sig)
+{
+  char msg[32] = "got SIG";
+  const char *abbrev = sigabbrev_np (sig);
+  size_t n = strlen (msg), len = abbrev ? strlen (abbrev) : 0;
+
+  if (len > sizeof msg - n - 2)
+    len = 0;
+  memcpy (msg + n, abbrev, len);
+  msg[n + len] = '\n';
+  if (write (STDOUT_FILENO, msg, n + len + 1) < 0)
+    _exit (1);
+  _exit (42);
+}
+
+/* trap SIG...: names without the SIG prefix. */
+static int
+verb_trap (int argc, char **argv)
+{
+  static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+  for (int i = 0; i < argc; i++)
+    {
+      size_t j;
+      for (j = 0; j < sizeof sigs / sizeof sigs[0]; j++)
+        if (!strcmp (argv[i], sigabbrev_np (sigs[j])))
+          break;
+      if (j == sizeof sigs / sizeof sigs[0])
+        {
+          fprintf (stderr, "testprog: cannot trap '%s'\n", argv[i]);
+          return 2;
+        }
+      signal (sigs[j], on_trapped);
+    }
+  puts ("ready");
+  sleep_seconds (60);
+  return 0;
 }
 
 static int
@@ -354,11 +387,11 @@ main (int argc, char **argv)
     return verb_zombies (atoi (arg));
   if (!strcmp (verb, "trap-term"))
     {
-      signal (SIGTERM, on_term);
-      puts ("ready");
-      sleep_seconds (60);
-      return 0;
+      char *term[] = { "TERM", NULL };
+      return verb_trap (1, term);
     }
+  if (!strcmp (verb, "trap"))
+    return verb_trap (argc - 2, argv + 2);
   if (!strcmp (verb, "ignore-term"))
     {
       signal (SIGTERM, SIG_IGN);

@@ -163,20 +163,22 @@ socket-inet"
   assert_contains "$output" "zombies=5"
 }
 
-@test "SIGTERM to the container is forwarded to the task" {
-  tpodman create -q --name term "$BUSYBOX" /.cpb/cpb-helper --report /.cpb/result.json -- \
-    /.cpb/cpb-testprog trap-term >/dev/null
-  tpodman cp "$CPB_TEST_SVC/payload/.cpb" term:/
-  tpodman start term >/dev/null
-  for _ in $(seq 1 50); do
-    tpodman logs term 2>/dev/null | grep -q ready && break
-    sleep 0.1
+@test "SIGTERM, SIGINT and SIGHUP to the container are forwarded to the task" {
+  for sig in TERM INT HUP; do
+    tpodman create -q --name "fwd-$sig" "$BUSYBOX" /.cpb/cpb-helper --report /.cpb/result.json \
+      -- /.cpb/cpb-testprog trap TERM INT HUP >/dev/null
+    tpodman cp "$CPB_TEST_SVC/payload/.cpb" "fwd-$sig:/"
+    tpodman start "fwd-$sig" >/dev/null
+    for _ in $(seq 1 50); do
+      tpodman logs "fwd-$sig" 2>/dev/null | grep -q ready && break
+      sleep 0.1
+    done
+    tpodman kill --signal "$sig" "fwd-$sig" >/dev/null
+    run tpodman wait "fwd-$sig"
+    [ "$output" = 42 ] || { echo "SIG$sig: exit $output" >&2; return 1; }
+    run tpodman logs "fwd-$sig"
+    assert_contains "$output" "got SIG$sig"
   done
-  tpodman kill --signal TERM term >/dev/null
-  run tpodman wait term
-  [ "$output" = 42 ]
-  run tpodman logs term
-  assert_contains "$output" "got SIGTERM"
 }
 
 @test "exit codes and signals are propagated (128+N) and reported" {
