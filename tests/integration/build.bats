@@ -99,6 +99,24 @@ image_id() {
   assert_contains "$stderr" "localhost/child:2: built"
 }
 
+@test "a base given as a reference that now names another image rebuilds what is built on it" {
+  tpodman tag localhost/cpb-busybox:latest localhost/extbase:latest
+  printf 'images:\n  - name: onext\n    from: localhost/extbase:latest\n    run: [echo on-ext]\n' > "$SPECS/ext.yaml"
+  run_cpb build "$SPECS/ext.yaml"
+  assert_success
+  run_cpb build "$SPECS/ext.yaml"
+  assert_success
+  assert_contains "$stderr" "localhost/onext:latest: up to date"
+  # Same name, another image: the base's digest changed, so the image is stale.
+  tpodman create --name cpb-extbase-src localhost/cpb-busybox:latest true >/dev/null
+  tpodman commit -q cpb-extbase-src localhost/extbase:latest >/dev/null
+  tpodman rm cpb-extbase-src >/dev/null
+  run_cpb build "$SPECS/ext.yaml"
+  assert_success
+  assert_contains "$stderr" "localhost/onext:latest: built"
+  [ "$(label localhost/onext:latest io.cpb.source)" = "$SPECS/ext.yaml" ]
+}
+
 @test "--force rebuilds an image that is up to date" {
   run_cpb build --force "$SPECS/pods.yaml" greeter
   assert_success
