@@ -194,6 +194,47 @@ busybox_tar() {
   [ "$(kv url_kind)" = 2 ]       # CPB_ERR_INPUT
 }
 
+# fake_service SOCKET HEADER: answer every request on SOCKET with 200 and HEADER (may be
+# empty), as an old Podman or a Docker daemon would; the server's pid is in $fake_pid.
+fake_service() {
+  python3 - "$1" "$2" <<'EOF' &
+import http.server, socketserver, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        if sys.argv[2]:
+            name, value = sys.argv[2].split(": ", 1)
+            self.send_header(name, value)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+    def log_message(self, *args):
+        pass
+    def address_string(self):
+        return "local"
+socketserver.UnixStreamServer(sys.argv[1], H).serve_forever()
+EOF
+  fake_pid=$!
+  for _ in $(seq 50); do [ -S "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+
+@test "an old Podman (API 3.x) or a service that is not Podman: a clear error, exit 3" {
+  local sock=$WORKDIR/old.sock
+  rm -f "$sock"
+  fake_service "$sock" "Libpod-Api-Version: 3.4.4"
+  CPB_PODMAN_URL=unix://$sock run_cpb images
+  kill "$fake_pid"; wait "$fake_pid" 2>/dev/null || true
+  assert_failure 3
+  assert_contains "$stderr" "speaks API 3.4.4; cpb needs Podman 4.0 or newer"
+  rm -f "$sock"
+  fake_service "$sock" ""
+  CPB_PODMAN_URL=unix://$sock run_cpb images
+  kill "$fake_pid"; wait "$fake_pid" 2>/dev/null || true
+  assert_failure 3
+  assert_contains "$stderr" "is not a Podman service (no Libpod-Api-Version header)"
+}
+
 @test "events: an idle stream is cancelled from another thread within about a second" {
   check cancel
   assert_success
