@@ -36,7 +36,7 @@ packages=(
   libcurl4-openssl-dev libyajl-dev libyaml-dev libarchive-dev libseccomp-dev
   libsqlite3-dev libssl-dev libzstd-dev
   busybox-static mmdebstrap skopeo zstd
-  bats parallel hyperfine zsh fish jq
+  bats parallel hyperfine zsh fish jq python3-jsonschema python3-yaml
   curl ca-certificates git passwd util-linux procps
 )
 

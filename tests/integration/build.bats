@@ -257,6 +257,45 @@ EOF
   assert_failure 2
 }
 
+@test "specs/pods.schema.json: the examples are valid, a typo is not, and it knows every key cpb and docs know" {
+  python3 -c 'import jsonschema, yaml' 2>/dev/null || skip "python3 jsonschema and yaml modules not installed"
+  local dir=$BATS_TEST_TMPDIR
+  printf 'images:\n  - name: a\n    from: b\n    capabilitys: [x]\n' > "$dir/typo.yaml"
+  cat > "$dir/check.py" <<'PY'
+import json, re, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+v = jsonschema.Draft202012Validator(schema)
+for f in sys.argv[3:]:
+    errors = list(v.iter_errors(yaml.safe_load(open(f))))
+    print(f, "valid" if not errors else "invalid")
+keys = set(schema["$defs"]["image"]["properties"]) - {"<<"}
+documented = set(re.findall(r"^### `(\w+)`(?: and `(\w+)`)?", open(sys.argv[2]).read(), re.M))
+documented = {k for pair in documented for k in pair if k}
+print("undocumented:", " ".join(sorted(keys - documented)) or "none")
+print("not in schema:", " ".join(sorted(documented - keys)) or "none")
+print("keys:", " ".join(sorted(keys)))
+PY
+  run python3 "$dir/check.py" "$CPB_SRC/specs/pods.schema.json" "$CPB_SRC/docs/spec-pods.md" \
+    "$CPB_SRC/specs/examples/pods.yaml" "$CPB_SRC/specs/examples/pods-debian.yaml" \
+    "$SPECS/pods.yaml" "$dir/typo.yaml"
+  assert_success
+  assert_contains "$output" "examples/pods.yaml valid"
+  assert_contains "$output" "examples/pods-debian.yaml valid"
+  assert_contains "$output" "$SPECS/pods.yaml valid"
+  assert_contains "$output" "typo.yaml invalid"
+  assert_contains "$output" "undocumented: none"
+  assert_contains "$output" "not in schema: none"
+  # Every image key the schema offers an editor is one cpb accepts.
+  local keys; keys=$(sed -n 's/^keys: //p' <<<"$output")
+  [ -n "$keys" ]
+  for k in $keys; do
+    printf 'images:\n  - name: a\n    from: b\n    %s: null\n' "$k" > "$dir/key.yaml"
+    run_cpb build --dry-run "$dir/key.yaml"
+    assert_not_contains "$stderr" "unknown key '$k'"
+  done
+}
+
 @test "an unreachable service exits 3" {
   CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build "$SPECS/pods.yaml"
   assert_failure 3
