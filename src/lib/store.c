@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2278,5 +2279,71 @@ cpb_store_prune (const char *root, const struct cpb_prune_rule *rule, time_t now
     }
   *ret = out;
   *ret_n = n_out;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- one file out of a tar */
+
+/* In the sandbox child: copy the data of the first member of the tar on IN_FD to OUT_FD;
+   it must be a regular file of at most *ARG bytes. */
+static int
+single_child (void *arg, int in_fd, int out_fd, cpb_error **err)
+{
+  _cleanup_archive_read_ struct archive *a = archive_read_new ();
+  const size_t max = *(const size_t *)arg;
+  struct archive_entry *e;
+  char buf[COPY_BLOCK];
+  size_t total = 0;
+  la_ssize_t n;
+  int r = ARCHIVE_FATAL;
+
+  archive_read_support_format_tar (a);
+  if (archive_read_open_fd (a, in_fd, COPY_BLOCK) != ARCHIVE_OK ||
+      (r = archive_read_next_header (a, &e)) < ARCHIVE_WARN)
+    return cpb_error_set (err, CPB_ERR_FAILED, "not a tar stream: %s", archive_error_string (a));
+  if (r == ARCHIVE_EOF)
+    return cpb_error_set (err, CPB_ERR_FAILED, "the tar stream is empty");
+  if (archive_entry_filetype (e) != AE_IFREG || archive_entry_hardlink (e) != NULL)
+    return cpb_error_set (err, CPB_ERR_FAILED, "the tar stream does not hold a regular file");
+  while ((n = archive_read_data (a, buf, sizeof buf)) > 0)
+    {
+      if ((size_t)n > max - total)
+        return cpb_error_set (err, CPB_ERR_FAILED, "the file is larger than %zu bytes", max);
+      if (write_all (out_fd, buf, (size_t)n) < 0)
+        return cpb_error_errno (err, errno, "writing the file out");
+      total += (size_t)n;
+    }
+  if (n < 0)
+    return cpb_error_set (err, CPB_ERR_FAILED, "%s", archive_error_string (a));
+  return 0;
+}
+
+int
+cpb_store_read_single (const void *tar, size_t len, size_t max, char **ret_data, size_t *ret_len,
+                       cpb_error **err)
+{
+  _cleanup_close_ int in_fd = memfd_create ("cpb-tar", MFD_CLOEXEC);
+  _cleanup_close_ int out_fd = memfd_create ("cpb-file", MFD_CLOEXEC);
+  _cleanup_free_ char *data = NULL;
+  off_t size;
+
+  if (in_fd < 0 || out_fd < 0)
+    return cpb_error_errno (err, errno, "memfd_create");
+  if (write_all (in_fd, tar, len) < 0 || lseek (in_fd, 0, SEEK_SET) < 0)
+    return cpb_error_errno (err, errno, "spooling the tar stream");
+  if (cpb_sandbox_run (single_child, &max, in_fd, out_fd, err) < 0)
+    return -1;
+  /* The child is not believed: its output is bounded again here. */
+  size = lseek (out_fd, 0, SEEK_END);
+  if (size < 0 || (uint64_t)size > max)
+    return cpb_error_set (err, CPB_ERR_FAILED, "the parsing child wrote %lld bytes (at most %zu)",
+                          (long long)size, max);
+  data = cpb_xmalloc ((size_t)size + 1);
+  if (pread (out_fd, data, (size_t)size, 0) != size)
+    return cpb_error_errno (err, errno ? errno : EIO, "reading the parsing child's output");
+  data[size] = '\0';
+  if (ret_len)
+    *ret_len = (size_t)size;
+  *ret_data = TAKE_PTR (data);
   return 0;
 }

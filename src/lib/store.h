@@ -167,6 +167,13 @@ int cpb_store_read_manifest (const char *path, struct cpb_task_manifest **ret, c
    and sha256, nothing missing, nothing extra.  Parsing runs in the sandbox child. */
 int cpb_store_verify (const char *archive_path, cpb_error **err);
 
+/* The contents of the one regular file a tar stream from a container holds (what
+   GET /containers/ID/archive?path=FILE answers, e.g. cpb-helper's report), at most MAX bytes,
+   NUL-terminated in *RET_DATA (its length in *RET_LEN if not NULL).  The stream is parsed in
+   the sandbox child: it comes from inside the container, so it is untrusted. */
+int cpb_store_read_single (const void *tar, size_t len, size_t max, char **ret_data,
+                           size_t *ret_len, cpb_error **err);
+
 /* One batch of the store, as `cpb archive list` shows it. */
 struct cpb_store_batch
 {

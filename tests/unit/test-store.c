@@ -527,6 +527,46 @@ test_list_and_prune (const char *root)
   }
 }
 
+/* cpb_store_read_single: the one file of a container's tar stream (the helper's report),
+   bounded, and an error for anything else. */
+static void
+test_read_single (void)
+{
+  static const struct member report[] = { { 'f', "result.json", "{\"exit_code\": 0}\n" } };
+  static const struct member dir[] = { { 'd', "result.json", NULL } };
+  static const struct member link[] = { { 's', "result.json", "/etc/shadow" } };
+  _cleanup_free_ char *tar = NULL, *data = NULL, *empty = NULL;
+  _cleanup_error_ cpb_error *err = NULL;
+  size_t len = 0, got = 0;
+
+  tar = make_tar (report, 1, false, &len);
+  ok (cpb_store_read_single (tar, len, 4096, &data, &got, &err) == 0, "one file read");
+  is_str (data, "{\"exit_code\": 0}\n", "its contents");
+  is_int ((long)got, 17, "its length");
+  ok (cpb_store_read_single (tar, len, 16, &data, NULL, &err) < 0 && err->kind == CPB_ERR_FAILED &&
+          strstr (err->msg, "larger than 16 bytes"),
+      "a file over the bound is refused: %s", err ? err->msg : "");
+  cpb_error_free (TAKE_PTR (err));
+  free (TAKE_PTR (tar));
+  tar = make_tar (dir, 1, false, &len);
+  ok (cpb_store_read_single (tar, len, 4096, &data, NULL, &err) < 0 &&
+          strstr (err->msg, "does not hold a regular file"),
+      "a directory is refused");
+  cpb_error_free (TAKE_PTR (err));
+  free (TAKE_PTR (tar));
+  tar = make_tar (link, 1, false, &len);
+  ok (cpb_store_read_single (tar, len, 4096, &data, NULL, &err) < 0, "a symlink is refused");
+  cpb_error_free (TAKE_PTR (err));
+  empty = make_tar (NULL, 0, false, &len);
+  ok (cpb_store_read_single (empty, len, 4096, &data, NULL, &err) < 0 && strstr (err->msg, "empty"),
+      "an empty tar stream is refused");
+  cpb_error_free (TAKE_PTR (err));
+  ok (cpb_store_read_single ("garbage, not a tar", 18, 4096, &data, NULL, &err) < 0 &&
+          strstr (err->msg, "not a tar stream"),
+      "garbage is refused: %s", err ? err->msg : "");
+  is_str (data, "{\"exit_code\": 0}\n", "a failed read leaves *ret_data alone");
+}
+
 int
 main (void)
 {
@@ -544,6 +584,7 @@ main (void)
   test_extract_hostile (tmp);
   test_extract_filters (store);
   test_list_and_prune (store);
+  test_read_single ();
   rm = cpb_xasprintf ("rm -rf '%s'", tmp);
   if (system (rm) != 0)
     diag ("could not remove %s", tmp);
