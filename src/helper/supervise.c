@@ -119,6 +119,23 @@ on_signal (struct supervisor *s, int sigfd)
     }
 }
 
+static bool
+is_exec (const char *name)
+{
+  return strcmp (name, "execve") == 0 || strcmp (name, "execveat") == 0;
+}
+
+/* A refused exec under strict is most often a shell command (`sh -c`) starting a program:
+   say why, or the log reads like a broken image. */
+static const char *
+strict_exec_hint (const struct supervisor *s, const char *name)
+{
+  if (s->opts->profile.kind != CPB_PROFILE_STRICT || !is_exec (name))
+    return "";
+  return ": the strict profile allows one exec, the task's command itself (a shell command "
+         "cannot start other programs; give the program and its arguments as a list)";
+}
+
 static void
 count_violation (struct supervisor *s, const char *name, pid_t pid)
 {
@@ -135,15 +152,10 @@ count_violation (struct supervisor *s, const char *name, pid_t pid)
       snprintf (res->violations[i].name, sizeof res->violations[i].name, "%s", name);
       res->n_violations++;
       if (!s->opts->quiet)
-        fprintf (stderr, "cpb-helper: seccomp: refused %s (pid %d) with EPERM\n", name, (int)pid);
+        fprintf (stderr, "cpb-helper: seccomp: refused %s (pid %d) with EPERM%s\n", name, (int)pid,
+                 strict_exec_hint (s, name));
     }
   res->violations[i].count++;
-}
-
-static bool
-is_exec (const char *name)
-{
-  return strcmp (name, "execve") == 0 || strcmp (name, "execveat") == 0;
 }
 
 /* Answer one notification: EPERM and a name in the log, except the strict profile's one

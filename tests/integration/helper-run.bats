@@ -101,6 +101,7 @@ EOF
   assert_contains "$stderr" "cpb-helper: seccomp: refused socket (pid "
   run_cpb logs strict shell-form
   assert_contains "$stderr" "cpb-helper: seccomp: refused execve (pid "
+  assert_contains "$stderr" "the strict profile allows one exec, the task's command itself"
   assert_contains "$(report strict shell-form)" '"seccomp": "strict"'
 }
 
