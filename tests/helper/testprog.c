@@ -18,6 +18,7 @@
  *   fork-exec PATH     fork, execve PATH in the child, print child's exec result
  *   socket FAMILY      socket(inet|inet6|unix), print socket=ok|ERRNO
  *   fds                print the open descriptors (fds=0,1,2)
+ *   nnp                print no_new_privs (nnp=0|1)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -432,6 +434,8 @@ main (int argc, char **argv)
     }
   if (!strcmp (verb, "fds"))
     return verb_fds ();
+  if (!strcmp (verb, "nnp"))
+    return printf ("nnp=%d\n", prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)), 0;
   fprintf (stderr, "usage: cpb-testprog VERB [ARGS] (see the head of tests/helper/testprog.c)\n");
   return 2;
 }

@@ -154,6 +154,17 @@ socket-inet"
   assert_contains "$stderr" "cannot deny 'mkdri': unknown system call"
 }
 
+@test "no_new_privs is set under every profile, none included (Podman alone leaves it off)" {
+  for profile in default strict none; do
+    helped "nnp-$profile" --seccomp "$profile" -- /.cpb/cpb-testprog nnp
+    assert_success
+    [ "$output" = nnp=1 ] || { echo "--seccomp $profile: $output" >&2; return 1; }
+  done
+  # The control: the same program without the helper.
+  task nnp-bare "$BUSYBOX" -- /.cpb/cpb-testprog nnp
+  [ "$output" = nnp=0 ]
+}
+
 @test "orphaned zombies are reaped by the helper (and pile up without it)" {
   helped zombies -- /.cpb/cpb-testprog zombies 5
   assert_success
