@@ -117,6 +117,41 @@ image_id() {
   [ "$(label localhost/onext:latest io.cpb.source)" = "$SPECS/ext.yaml" ]
 }
 
+@test "independent images build at once (-j), an image only after its base, -j 1 one at a time" {
+  cat > "$SPECS/conc.yaml" <<'EOF'
+images:
+  - name: slow-a
+    from: localhost/cpb-busybox:latest
+    run: [sleep 2]
+  - name: slow-b
+    from: localhost/cpb-busybox:latest
+    run: [sleep 2]
+  - name: on-a
+    from: slow-a
+    run: [echo on-a]
+EOF
+  # The order of start and done events: a two-second step leaves ample time to overlap.
+  order() { jq -r 'select(.event == "start" or .event == "done") | .event + ":" + .image' | paste -sd' '; }
+  run_cpb build --json -j 2 "$SPECS/conc.yaml"
+  assert_success
+  local seq; seq=$(order <<<"$output")
+  case $seq in
+    "start:slow-a start:slow-b "*) ;;
+    "start:slow-b start:slow-a "*) ;;
+    *) echo "not concurrent: $seq" >&2; return 1 ;;
+  esac
+  [[ $seq == *"done:slow-a"*"start:on-a"* ]] || { echo "on-a before its base: $seq" >&2; return 1; }
+  run_cpb build --json -j 1 --force "$SPECS/conc.yaml"
+  assert_success
+  seq=$(order <<<"$output")
+  # One at a time: each start is followed by that image's done.
+  local -a ev; read -ra ev <<<"$seq"
+  [ "${#ev[@]}" -eq 6 ] || { echo "events: $seq" >&2; return 1; }
+  for i in 0 2 4; do
+    [ "${ev[i]}" = "start:${ev[i+1]#done:}" ] || { echo "-j 1 overlapped: $seq" >&2; return 1; }
+  done
+}
+
 @test "--force rebuilds an image that is up to date" {
   run_cpb build --force "$SPECS/pods.yaml" greeter
   assert_success
