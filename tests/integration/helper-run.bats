@@ -134,3 +134,26 @@ EOF
   assert_contains "$(grep '^sig' <<<"$output")" "killed by signal 9"
   assert_contains "$(grep '^tmo' <<<"$output")" "timed out after 1s"
 }
+
+@test "cpb run: a task runs behind the helper in an image with no shell and no libc" {
+  local empty=$BATS_TEST_TMPDIR/empty
+  mkdir -p "$empty/tmp" "$empty/proc" "$empty/dev" "$empty/sys"
+  tar --numeric-owner --owner=0 --group=0 -C "$empty" -cf "$CPB_TEST_SVC/empty.tar" .
+  chmod a+r "$CPB_TEST_SVC/empty.tar"
+  tpodman import -q "$CPB_TEST_SVC/empty.tar" localhost/cpb-empty:latest >/dev/null
+  cat >"$SPEC/noshell.yaml" <<'EOF'
+batch: noshell
+defaults:
+  image: localhost/cpb-empty:latest
+inputs: [cpb-testprog]
+groups:
+  bare:
+    command: ["/work/cpb-testprog", "try", "ptrace"]
+EOF
+  run_cpb run "$SPEC/noshell.yaml"
+  assert_success
+  run_cpb logs noshell bare
+  assert_contains "$output" "ptrace=EPERM"
+  assert_contains "$stderr" "cpb-helper: seccomp: refused ptrace (pid "
+  assert_contains "$(report noshell bare)" '"exit_code": 0'
+}
