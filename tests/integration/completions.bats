@@ -108,3 +108,20 @@ bash_complete() {
       || { echo "cpb.1 does not name cpb-$v" >&2; return 1; }
   done
 }
+
+@test "every option a verb's --help lists is in its man page" {
+  local v page o missing=
+  for v in $(verbs); do
+    page=$CPB_SRC/docs/man/cpb-$v.1
+    # A page that is only ".so man1/cpb-OTHER.1" is the other page.
+    if sed -n '1s/^\.so man1\///p' "$page" | grep -q .; then
+      page=$CPB_SRC/docs/man/$(sed -n '1s/^\.so man1\///p' "$page")
+    fi
+    for o in $(long_options "$v"); do
+      [ "$o" = --help ] && continue
+      # troff writes a dash as \- (grep -F: no pattern, the text itself).
+      grep -qF -e "$o" -e "${o//-/\\-}" "$page" || missing+=" cpb-$v.1:$o"
+    done
+  done
+  [ -z "$missing" ] || { echo "options missing from man pages:$missing" >&2; return 1; }
+}
