@@ -29,6 +29,7 @@ struct helper_opts
   double grace;   /* seconds between SIGTERM and SIGKILL on timeout */
   struct cpb_profile_opts profile;
   const char *report_path;
+  bool report_stderr; /* also end stderr with the report behind CPB_HELPER_REPORT_MARKER */
   bool quiet;
   char **argv; /* the task's command */
 };
@@ -77,6 +78,9 @@ int helper_supervise (const struct helper_opts *opts, struct helper_task *task, 
                       struct helper_result *res, cpb_error **err);
 
 /* Write RES as JSON to PATH atomically (PATH.tmp, then rename). */
+/* Write the report to F behind "\n" and CPB_HELPER_REPORT_MARKER (--report-stderr). */
+void helper_report_emit (FILE *f, const struct helper_opts *opts, const struct helper_result *res);
+
 int helper_report_write (const char *path, const struct helper_opts *opts,
                          const struct helper_result *res, cpb_error **err);
 

@@ -31,6 +31,7 @@ static const char usage_text[] =
     "  --deny NAME             also refuse system call NAME (repeatable)\n"
     "  --allow-network         allow sockets of every family (default profile)\n"
     "  --report PATH           write the JSON report to PATH\n"
+    "  --report-stderr         also end stderr with the report, behind a marker line\n"
     "  --quiet                 do not log refused system calls\n"
     "  -h, --help              show this help\n";
 
@@ -63,6 +64,7 @@ parse_args (int argc, char **argv, struct helper_opts *opts, const char **deny, 
     { "deny", required_argument, NULL, 'd' },
     { "allow-network", no_argument, NULL, 'n' },
     { "report", required_argument, NULL, 'r' },
+    { "report-stderr", no_argument, NULL, 'E' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -95,6 +97,9 @@ parse_args (int argc, char **argv, struct helper_opts *opts, const char **deny, 
         break;
       case 'r':
         opts->report_path = optarg;
+        break;
+      case 'E':
+        opts->report_stderr = true;
         break;
       case 'q':
         opts->quiet = true;
@@ -204,5 +209,7 @@ main (int argc, char **argv)
   cpb_error_free (TAKE_PTR (err));
   if (opts.report_path && helper_report_write (opts.report_path, &opts, &res, &err) < 0)
     fprintf (stderr, "cpb-helper: report: %s\n", err->msg);
+  if (opts.report_stderr)
+    helper_report_emit (stderr, &opts, &res);
   return res.status;
 }

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "helper.h"
 #include "../lib/xalloc.h"
+#include "../lib/helper_locate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,6 +102,16 @@ put_report (FILE *f, const struct helper_opts *opts, const struct helper_result 
                       false);
   put_string_or_null (f, "helper_error", res->helper_error, true);
   fputs ("}\n", f);
+}
+
+void
+helper_report_emit (FILE *f, const struct helper_opts *opts, const struct helper_result *res)
+{
+  /* The leading newline keeps a task's unterminated last line apart; cpb removes it with
+     the marker, so the log it keeps is byte for byte what the task wrote. */
+  fputs ("\n" CPB_HELPER_REPORT_MARKER, f);
+  put_report (f, opts, res);
+  fflush (f);
 }
 
 int
