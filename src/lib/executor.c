@@ -8,6 +8,7 @@
 #include "executor.h"
 #include "buf.h"
 #include "hash.h"
+#include "helper_locate.h"
 #include "json.h"
 #include "paths.h"
 #include "podman.h"
@@ -1094,6 +1095,7 @@ helper_command (struct run *r, const struct cpb_task *t)
     strv_push (&v, &n, cpb_xstrdup ("--allow-network"));
   strv_push (&v, &n, cpb_xstrdup ("--report"));
   strv_push (&v, &n, cpb_xstrdup (REPORT_PATH));
+  strv_push (&v, &n, cpb_xstrdup ("--report-stderr"));
   strv_push (&v, &n, cpb_xstrdup ("--"));
   if (t->argv)
     for (char **a = t->argv; *a; a++)
@@ -1232,6 +1234,32 @@ on_tar_bytes (void *userdata, const char *data, size_t len, cpb_error **err)
                           MAX_REPORT_BYTES);
   cpb_buf_append (b, data, len);
   return 0;
+}
+
+/* The helper's report from the end of the task's stderr (--report-stderr), cut off there so
+   the kept log is what the task wrote; NULL when it is not there (a helper that died, a log
+   cut short), and the caller reads the report file instead. */
+static char *
+report_from_stderr (cpb_buf *log)
+{
+  static const char marker[] = "\n" CPB_HELPER_REPORT_MARKER;
+  const size_t mlen = sizeof marker - 1;
+  const char *found = NULL, *at = log->data;
+  size_t start, len;
+
+  if (log->data == NULL)
+    return NULL;
+  while ((at = memmem (at, log->len - (size_t)(at - log->data), marker, mlen)) != NULL)
+    found = at++;
+  if (found == NULL)
+    return NULL;
+  start = (size_t)(found - log->data) + mlen;
+  len = log->len - start;
+  if (len == 0 || len > MAX_REPORT_BYTES)
+    return NULL;
+  log->len = (size_t)(found - log->data);
+  log->data[log->len] = '\0';
+  return cpb_xstrndup (log->data + log->len + mlen, len);
 }
 
 /* The helper's report, read out of the exited container (a tar of one file). */
@@ -1406,7 +1434,9 @@ collect_container (struct run *r, cpb_podman *p, const struct cpb_task *t, const
     params[i] = (struct cpb_kv){ (char *)t->params[i].name, t->params[i].value };
   if (cpb_podman_container_logs (p, id, CPB_LOGS_STDOUT | CPB_LOGS_STDERR, on_log, &logs, &err) < 0)
     cpb_error_free (cpb_error_take (&err));
-  o->report = read_report (p, id);
+  o->report = report_from_stderr (&logs.err);
+  if (o->report == NULL)
+    o->report = read_report (p, id);
   report_to_manifest (o->report, &m);
   if (o->store_state == CPB_TASK_FAILED && o->message == NULL)
     o->message = failure_message (&m, o->report, t->settings->memory, t->settings->timeout);

@@ -51,7 +51,10 @@ member() {
       assert_contains "$result" "$a$b index="
       [ "$(member "$tarball" .cpb/stdout)" = "out $a$b" ]
       [ "$(member "$tarball" .cpb/stderr)" = "err $a$b" ]
+      # Byte for byte: the helper's report rides at the end of stderr and must be cut off.
+      [ "$(member "$tarball" .cpb/stderr | wc -c)" -eq "$(printf 'err %s\n' "$a$b" | wc -c)" ]
       assert_contains "$(member "$tarball" .cpb/result.json)" '"exit_code": 0'
+      assert_contains "$(member "$tarball" .cpb/manifest.json)" '"wall_seconds"'
     done
   done
   run_cpb status matrix --json
