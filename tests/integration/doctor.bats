@@ -118,3 +118,17 @@ run_cpb_as_user() {
   assert_failure 2
   assert_contains "$stderr" "unexpected argument 'extra'"
 }
+
+@test "a user without subordinate ids: a problem, and the usermod line that gives them" {
+  [ "$(id -u)" = 0 ] || skip "needs root to run as a user without subordinate ids"
+  id nobody >/dev/null 2>&1 || skip "no user nobody"
+  ! grep -qE '^(nobody|65534):' /etc/subuid || skip "nobody has subordinate ids here"
+  setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$CPB" \
+    || skip "nobody cannot run $CPB (a parent directory is closed to it)"
+  run --separate-stderr setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    env HOME="$WORK" XDG_RUNTIME_DIR= "$CPB" doctor --local
+  assert_failure 1
+  assert_contains "$output" "problem  subuid    'nobody' has 0 subordinate uids and 0 gids"
+  assert_contains "$output" "fix: sudo usermod --add-subuids "
+  assert_contains "$output" " nobody && podman system migrate"
+}
