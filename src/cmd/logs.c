@@ -3,6 +3,7 @@
 #include "config.h"
 #include "cmd.h"
 #include "../lib/paths.h"
+#include "../lib/helper_locate.h"
 #include "../lib/podman.h"
 #include "../lib/state.h"
 #include "../lib/store.h"
@@ -27,12 +28,30 @@ static const char usage[] =
     "  --namespace NS   the namespace of BATCH (default: your login name)\n"
     "  -h, --help       show this help\n";
 
+/* The helper ends a task's stderr with its report behind a marker (--report-stderr):
+   that is cpb's, not the task's output, so stderr stops at the marker. */
 static int
 on_log (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
         cpb_error **err)
 {
+  static const char marker[] = CPB_HELPER_REPORT_MARKER;
+  bool *report_seen = userdata;
   FILE *out = stream == CPB_LOG_STDERR ? stderr : stdout;
 
+  if (stream == CPB_LOG_STDERR)
+    {
+      const char *at = memmem (data, len, marker, sizeof marker - 1);
+
+      if (*report_seen)
+        return 0;
+      if (at)
+        {
+          *report_seen = true;
+          len = (size_t)(at - data);
+          if (len > 0 && data[len - 1] == '\n')
+            len--; /* the newline the helper put before the marker */
+        }
+    }
   if (fwrite (data, 1, len, out) != len)
     return cpb_error_errno (err, errno, "cannot write the log");
   fflush (out);
@@ -44,10 +63,11 @@ logs_running (const struct cpb_global *g, const char *container, bool follow, cp
 {
   _cleanup_podman_ cpb_podman *p = NULL;
   unsigned flags = CPB_LOGS_STDOUT | CPB_LOGS_STDERR | (follow ? CPB_LOGS_FOLLOW : 0);
+  bool report_seen = false;
 
   if (cpb_cli_connect (g, &p, err) < 0)
     return -1;
-  return cpb_podman_container_logs (p, container, flags, on_log, NULL, err);
+  return cpb_podman_container_logs (p, container, flags, on_log, &report_seen, err);
 }
 
 static int

@@ -192,6 +192,25 @@ $stamp" ] || { echo "use-$i got: $got" >&2; return 1; }
   assert_nothing_left
 }
 
+@test "cpb logs -f follows a running task to its end, its stderr exactly the task's" {
+  "$CPB" run "$SPEC/follow.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ "$(tpodman ps -q | wc -l)" -ge 1 ] && break
+    sleep 0.2
+  done
+  run_cpb logs -f follow chatty
+  assert_success
+  [ "$output" = "begin" ]
+  # The helper's report rides at the end of stderr; logs must not show it.
+  [ "$stderr" = "$(printf 'first\nlast')" ] || { echo "stderr: $(od -c <<<"$stderr")" >&2; return 1; }
+  wait "$pid"
+  run_cpb logs follow chatty
+  assert_success
+  [ "$stderr" = "$(printf 'first\nlast')" ]
+  assert_nothing_left
+}
+
 @test "--fail-fast cancels the rest at the first task that fails for good" {
   run_cpb run -j 1 --fail-fast "$SPEC/failfast.yaml"
   assert_failure 1
