@@ -58,6 +58,10 @@ EOF
     assert_contains "$stderr" "cpb-helper: seccomp: refused $name (pid "
   done
   assert_contains "$(report sc plain)" '{ "syscall": "ptrace", "count": 1 }'
+  # The kept log names the refusals too, and ends where the task's own output ends.
+  kept=$(tar --zstd -xOf "$ARCHIVE/sc/plain.tar.zst" .cpb/stderr)
+  assert_contains "$kept" "cpb-helper: seccomp: refused ptrace (pid "
+  assert_not_contains "$kept" "cpb-helper-report"
   run_cpb logs sc extra
   assert_contains "$output" "mkdir=EPERM"
   assert_contains "$stderr" "cpb-helper: seccomp: refused mkdir (pid "
