@@ -81,7 +81,7 @@ cpb_podman_build (cpb_podman *p, const struct cpb_podman_build_options *opts,
   _cleanup_free_ char *labels = kv_json (opts->labels, opts->n_labels, err);
   _cleanup_free_ char *args = labels ? kv_json (opts->build_args, opts->n_build_args, err) : NULL;
   struct build_state st = { .opts = opts };
-  const char *query[16];
+  const char *query[20];
   size_t k = 0;
   int r;
 
@@ -92,6 +92,9 @@ cpb_podman_build (cpb_podman *p, const struct cpb_podman_build_options *opts,
   /* libpod defaults to layers=false: without it every build starts from scratch. */
   query[k++] = "layers", query[k++] = "true";
   query[k++] = "pullpolicy", query[k++] = "never";
+  /* Without forcerm a failed or interrupted step leaves its working container (and its
+     layer) in storage, one more for every attempt at a broken spec. */
+  query[k++] = "forcerm", query[k++] = "true";
   query[k++] = "labels", query[k++] = labels;
   query[k++] = "buildargs", query[k++] = args;
   query[k++] = "dockerfile", query[k++] = opts->dockerfile ? opts->dockerfile : "Containerfile";

@@ -173,6 +173,7 @@ EOF
 }
 
 @test "a failing run step shows its output and the spec line it came from; others still build" {
+  local before; before=$(tpodman ps -a --external -q | wc -l)
   run_cpb build "$SPECS/failing.yaml"
   assert_failure 1
   assert_contains "$stderr" "failing.yaml:7:9: image 'broken': step 2 failed (exit 3): echo \"compiling solver\""
@@ -183,6 +184,8 @@ EOF
   assert_contains "$stderr" "localhost/independent:latest: built"
   run tpodman image exists localhost/broken:latest
   [ "$status" -ne 0 ]
+  # The failed step's working container is not left behind in storage.
+  [ "$(tpodman ps -a --external -q | wc -l)" -eq "$before" ]
 }
 
 @test "--json reports a failed step with its output for scripts" {
