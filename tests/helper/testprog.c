@@ -49,6 +49,26 @@
 #define NO_PID 999999L
 #define NOT_HERE LONG_MIN
 
+/* The namespace flag clone-newNAME asks for, 0 for none. */
+static long
+clone_flag (const char *ns)
+{
+  static const struct
+  {
+    const char *name;
+    long flag;
+  } flags[] = {
+    { "user", CLONE_NEWUSER },     { "ns", CLONE_NEWNS },   { "pid", CLONE_NEWPID },
+    { "net", CLONE_NEWNET },       { "uts", CLONE_NEWUTS }, { "ipc", CLONE_NEWIPC },
+    { "cgroup", CLONE_NEWCGROUP },
+  };
+
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+    if (!strcmp (ns, flags[i].name))
+      return flags[i].flag;
+  return 0;
+}
+
 /* Each entry calls the system call with arguments that do nothing even when it is allowed
    and the caller is root on a host (bad pointers, paths that do not exist, a pid that does
    not exist, invalid commands or flags), so that an allowed call answers something other
@@ -88,10 +108,13 @@ try_process_call (const char *name)
     return syscall (SYS_unshare, 0);
   if (!strcmp (name, "setns"))
     return syscall (SYS_setns, -1, 0);
-  if (!strcmp (name, "clone-newuser") || !strcmp (name, "clone-newns"))
+  if (!strncmp (name, "clone-new", 9))
     {
-      long flags = (name[9] == 'u' ? CLONE_NEWUSER : CLONE_NEWNS) | SIGCHLD;
-      long r = syscall (SYS_clone, flags, 0, NULL, NULL, 0);
+      long flags = clone_flag (name + 9);
+      long r;
+      if (flags == 0)
+        return NOT_HERE;
+      r = syscall (SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
       if (r == 0)
         _exit (0);
       if (r > 0)
@@ -159,6 +182,33 @@ try_system_call (const char *name)
   return NOT_HERE;
 }
 
+/* Third: the rest of the default profile's list (docs/helper.md), same rules. */
+static long
+try_other_call (const char *name)
+{
+  if (!strcmp (name, "io_uring_enter"))
+    return syscall (SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0);
+  if (!strcmp (name, "io_uring_register"))
+    return syscall (SYS_io_uring_register, -1, 0, NULL, 0);
+  if (!strcmp (name, "fsconfig"))
+    return syscall (SYS_fsconfig, -1, 0, NULL, NULL, 0);
+  if (!strcmp (name, "fsmount"))
+    return syscall (SYS_fsmount, -1, 0, 0);
+  if (!strcmp (name, "fspick"))
+    return syscall (SYS_fspick, -1, NULL, 0);
+  if (!strcmp (name, "mount_setattr"))
+    return syscall (SYS_mount_setattr, -1, NULL, 0, NULL, 0);
+  if (!strcmp (name, "kexec_file_load"))
+    return syscall (SYS_kexec_file_load, -1, -1, 0, NULL, 0xdead0000UL) /* bad flags */;
+  if (!strcmp (name, "quotactl"))
+    return syscall (SYS_quotactl, 0, NULL, 0, NULL);
+  if (!strcmp (name, "lookup_dcookie"))
+    return syscall (SYS_lookup_dcookie, 0, NULL, 0);
+  if (!strcmp (name, "ioperm"))
+    return syscall (SYS_ioperm, 0x10000, 1, 1) /* past the last port: EINVAL */;
+  return NOT_HERE;
+}
+
 static long
 try_syscall (const char *name)
 {
@@ -166,6 +216,8 @@ try_syscall (const char *name)
 
   if (r == NOT_HERE)
     r = try_system_call (name);
+  if (r == NOT_HERE)
+    r = try_other_call (name);
   if (r == NOT_HERE)
     {
       fprintf (stderr, "testprog: unknown system call to try '%s'\n", name);
