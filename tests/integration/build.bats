@@ -152,6 +152,23 @@ EOF
   done
 }
 
+@test "Ctrl-C during a step: exit 130 at once, and no image" {
+  printf 'images:\n  - name: sleepy\n    from: localhost/cpb-busybox:latest\n    run: [sleep 30]\n' > "$SPECS/sleepy.yaml"
+  local errf=$BATS_TEST_TMPDIR/err
+  "$CPB" build "$SPECS/sleepy.yaml" 2>"$errf" &
+  local pid=$!
+  for _ in $(seq 100); do grep -q 'STEP 2/' "$errf" && break; sleep 0.1; done
+  grep -q 'STEP 2/' "$errf" || { kill "$pid"; cat "$errf" >&2; return 1; }
+  local t0=$SECONDS status=0
+  kill -INT "$pid"
+  wait "$pid" || status=$?
+  [ "$status" -eq 130 ] || { echo "exit $status" >&2; cat "$errf" >&2; return 1; }
+  [ $((SECONDS - t0)) -le 5 ]
+  grep -q "interrupted" "$errf"
+  run tpodman image exists localhost/sleepy:latest
+  [ "$status" -ne 0 ]
+}
+
 @test "--force rebuilds an image that is up to date" {
   run_cpb build --force "$SPECS/pods.yaml" greeter
   assert_success
