@@ -415,8 +415,9 @@ explain_failure (struct build_run *r, cpb_error **err)
   if (s->kind == CPB_CF_RUN && status)
     {
       first = cpb_xstrndup (s->what, strcspn (s->what, "\n"));
-      cpb_error_set (err, CPB_ERR_FAILED, "%s:%u:%u: image '%s': step %zu failed (exit %d): %s%s",
-                     path, s->pos.line, s->pos.col, name, s->run_index, atoi (status + 12), first,
+      cpb_error_set (err, CPB_ERR_FAILED,
+                     "%s:%u:%u: image '%s': 'run' step %zu failed (exit %d): %s%s", path,
+                     s->pos.line, s->pos.col, name, s->run_index, atoi (status + 12), first,
                      strchr (s->what, '\n') ? " ..." : "");
       return;
     }

@@ -193,7 +193,7 @@ EOF
   local before; before=$(tpodman ps -a --external -q | wc -l)
   run_cpb build "$SPECS/failing.yaml"
   assert_failure 1
-  assert_contains "$stderr" "failing.yaml:7:9: image 'broken': step 2 failed (exit 3): echo \"compiling solver\""
+  assert_contains "$stderr" "failing.yaml:7:9: image 'broken': 'run' step 2 failed (exit 3): echo \"compiling solver\""
   assert_contains "$stderr" "  | compiling solver"
   assert_contains "$stderr" "  | solver.c:3: error: missing semicolon"
   assert_not_contains "$stderr" "never reached"
@@ -211,7 +211,7 @@ EOF
   assert_contains "$output" '"event":"failed","image":"broken"'
   assert_contains "$output" '"output":['
   assert_contains "$output" 'solver.c:3: error: missing semicolon'
-  assert_contains "$output" "failing.yaml:7:9: image 'broken': step 2 failed (exit 3)"
+  assert_contains "$output" "failing.yaml:7:9: image 'broken': 'run' step 2 failed (exit 3)"
 }
 
 @test "from: recipe:busybox makes the base from the recipe once, again only when it changes" {
