@@ -351,6 +351,26 @@ PY
   done
 }
 
+@test "the quickstart's example (specs/examples/pods.yaml) builds offline, and its workers work" {
+  run_cpb build "$CPB_SRC/specs/examples/pods.yaml"
+  assert_success
+  assert_contains "$stderr" "3 built, 0 up to date, 0 failed"
+  [ "$(label localhost/worker-stats:latest io.cpb.capabilities)" = "stats,csv" ]
+  [ "$(label localhost/worker-montecarlo:latest io.cpb.capabilities)" = "montecarlo" ]
+  run tpodman run --rm localhost/worker-montecarlo:latest mc-pi --seed 3 --samples 2000
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"pi 3."* ]] || { echo "$output" >&2; return 1; }
+  run bash -c "printf 'x\n4\n6\n' | '$CPB_SERVICE_SH' podman '$CPB_TEST_SVC' run -i --rm localhost/worker-stats:latest --column 1 --header"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"mean 5"* ]] || { echo "$output" >&2; return 1; }
+  run_cpb images
+  assert_success
+  assert_contains "$output" "localhost/worker-base:1.0"
+  run_cpb build "$CPB_SRC/specs/examples/pods.yaml"
+  assert_success
+  assert_contains "$stderr" "0 built, 3 up to date"
+}
+
 @test "an unreachable service exits 3" {
   CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build "$SPECS/pods.yaml"
   assert_failure 3
