@@ -319,30 +319,32 @@ split_capabilities (const char *label)
 }
 
 /* Inspect NAME on the node, also as localhost/NAME:latest (how cpb build tags a pods.yaml
-   image), so that `image: solver` finds what `cpb build` made. */
+   image), so that `image: solver` finds what `cpb build` made.  An image the node does not
+   have is bad input (exit 2) whatever its spelling: cpb never pulls, so the user must build
+   or load it; any other failure is Podman's, already naming the image. */
 static int
 inspect_image (struct run *r, const char *name, struct image *img, cpb_error **err)
 {
   _cleanup_podman_image_ struct cpb_podman_image *pi = NULL;
   _cleanup_free_ char *local = NULL;
-  _cleanup_error_ cpb_error *first = NULL;
+  _cleanup_error_ cpb_error *e = NULL;
 
-  if (cpb_podman_image_inspect (r->node->podman, name, &pi, &first) < 0)
+  if (cpb_podman_image_inspect (r->node->podman, name, &pi, &e) < 0 &&
+      e->kind == CPB_ERR_NOT_FOUND && !strchr (name, '/') && !strchr (name, ':'))
     {
-      if (first->kind != CPB_ERR_NOT_FOUND || strchr (name, '/') || strchr (name, ':'))
-        {
-          *err = TAKE_PTR (first);
-          return cpb_error_prefix (err, "image '%s'", name);
-        }
+      cpb_error_free (TAKE_PTR (e));
       local = cpb_xasprintf ("localhost/%s:latest", name);
-      if (cpb_podman_image_inspect (r->node->podman, local, &pi, err) < 0)
-        {
-          if ((*err)->kind == CPB_ERR_NOT_FOUND)
-            return cpb_error_set (err, CPB_ERR_INPUT,
-                                  "image '%s' is not on node %s (build it with cpb build)", name,
-                                  r->node->name);
-          return cpb_error_prefix (err, "image '%s'", name);
-        }
+      (void)cpb_podman_image_inspect (r->node->podman, local, &pi, &e);
+    }
+  if (e != NULL && e->kind == CPB_ERR_NOT_FOUND)
+    return cpb_error_set (err, CPB_ERR_INPUT,
+                          "image '%s' is not on node %s (cpb never pulls: build it with cpb "
+                          "build, or load it into Podman)",
+                          name, r->node->name);
+  if (e != NULL)
+    {
+      *err = TAKE_PTR (e);
+      return -1;
     }
   img->name = cpb_xstrdup (name);
   img->ref = cpb_xstrdup (local ? local : name);
@@ -1262,6 +1264,31 @@ report_from_stderr (cpb_buf *log)
   return cpb_xstrndup (log->data + log->len + mlen, len);
 }
 
+/* The last non-blank line of LOG, at most 200 bytes, control characters made '?': printed
+   beside a task's failure so the user sees why without asking cpb logs; NULL if none. */
+static char *
+last_line (const cpb_buf *log)
+{
+  size_t end = log->len, start;
+  char *line;
+
+  while (end > 0 && (log->data[end - 1] == '\n' || log->data[end - 1] == '\r' ||
+                     log->data[end - 1] == ' ' || log->data[end - 1] == '\t'))
+    end--;
+  if (end == 0)
+    return NULL;
+  start = end;
+  while (start > 0 && log->data[start - 1] != '\n')
+    start--;
+  if (end - start > 200)
+    end = start + 200;
+  line = cpb_xstrndup (log->data + start, end - start);
+  for (char *c = line; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f)
+      *c = '?';
+  return line;
+}
+
 /* The helper's report, read out of the exited container (a tar of one file). */
 static char *
 read_report (cpb_podman *p, const char *id)
@@ -1401,6 +1428,7 @@ struct outcome
   char *archive_path;
   char *report;
   char *message;
+  char *stderr_tail; /* a failed task's last line of stderr, for the user to see why */
 };
 
 /* Collect container ID of task T on P: logs, report, outputs into the store.  Never fails:
@@ -1440,6 +1468,8 @@ collect_container (struct run *r, cpb_podman *p, const struct cpb_task *t, const
   report_to_manifest (o->report, &m);
   if (o->store_state == CPB_TASK_FAILED && o->message == NULL)
     o->message = failure_message (&m, o->report, t->settings->memory, t->settings->timeout);
+  if (o->store_state == CPB_TASK_FAILED)
+    o->stderr_tail = last_line (&logs.err);
   if (write_archive (r, p, t, id, &m, &logs, o->report, &o->archive_path, &err) < 0)
     {
       char *msg = cpb_xasprintf ("%s%sarchive not written: %s", o->message ? o->message : "",
@@ -1459,6 +1489,7 @@ outcome_clear (struct outcome *o)
   free (o->archive_path);
   free (o->report);
   free (o->message);
+  free (o->stderr_tail);
 }
 
 /* ------------------------------------------------------------------ task outcomes */
@@ -1513,7 +1544,9 @@ record_outcome (struct run *r, size_t i, struct outcome *o, enum cpb_sched_outco
   if (next == CPB_STATUS_FAILED)
     {
       if (r->progress)
-        cpb_progress_event (r->progress, "%s failed: %s", rt->name, o->message ? o->message : "?");
+        cpb_progress_event (r->progress, "%s failed: %s%s%s", rt->name,
+                            o->message ? o->message : "?", o->stderr_tail ? "; stderr: " : "",
+                            o->stderr_tail ? o->stderr_tail : "");
       note_failed (r, rt->name);
       if (r->o->fail_fast)
         begin_stopping (r, "--fail-fast");

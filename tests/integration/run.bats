@@ -121,6 +121,51 @@ $stamp" ] || { echo "use-$i got: $got" >&2; return 1; }
   assert_nothing_left
 }
 
+@test "a failing initialize runs no task and the user sees why" {
+  run_cpb run "$SPEC/initfail.yaml"
+  assert_failure 1
+  assert_contains "$stderr" "initialize failed: exit 4"
+  assert_contains "$stderr" "cc: prepare.c: no such file"
+  run_cpb status initfail
+  assert_contains "$(grep '^initialize' <<<"$output")" "FAILED"
+  for i in 1 2 3; do
+    assert_contains "$(grep "^t-$i" <<<"$output")" "not run: group 'initialize' failed"
+    [ ! -f "$ARCHIVE/initfail/t-$i.tar.zst" ]
+  done
+  run_cpb logs initfail initialize
+  assert_contains "$stderr" "cc: prepare.c: no such file"
+  assert_nothing_left
+}
+
+# Print "started finished" (epoch seconds) of every task of BATCH, by start.
+task_intervals() {
+  local f
+  for f in "$ARCHIVE/$1"/*.json; do
+    sed -e 's/.*"started":"\([^"]*\)".*"finished":"\([^"]*\)".*/\1 \2/' "$f"
+    echo # the manifest has no final newline
+  done | while read -r s e; do echo "$(date -d "$s" +%s) $(date -d "$e" +%s)"; done | sort -n
+}
+
+@test "a counted resource (one licence) keeps live tasks to one at a time, even with -j 4" {
+  run_cpb run -j 4 "$SPEC/licence.yaml"
+  assert_success
+  assert_contains "$output" "4 done, 0 failed"
+  local prev_end=0 n=0
+  while read -r start end; do
+    [ "$start" -ge "$prev_end" ] || { echo "overlap: $(task_intervals licence)" >&2; return 1; }
+    prev_end=$end
+    n=$((n + 1))
+  done < <(task_intervals licence)
+  [ "$n" -eq 4 ]
+  # More licences than the farm has can never run: refused before anything starts.
+  sed -e 's/counted: {licence: 1}/counted: {licence: 2}/' -e 's/^batch: licence/batch: greedy/' \
+    "$SPEC/licence.yaml" >"$SPEC/greedy.yaml"
+  run_cpb run "$SPEC/greedy.yaml"
+  assert_failure 2
+  assert_contains "$stderr" "licence"
+  assert_nothing_left
+}
+
 @test "cpb killed with SIGKILL mid-run: the rerun adopts what it left and loses nothing" {
   "$CPB" run -j 2 --batch killed "$SPEC/slow.yaml" >/dev/null 2>&1 &
   pid=$!
@@ -221,7 +266,7 @@ $stamp" ] || { echo "use-$i got: $got" >&2; return 1; }
   assert_nothing_left
 }
 
-@test "a requirement nothing offers and a bad jobs.yaml are refused before anything runs" {
+@test "a requirement nothing offers, a missing image and a bad jobs.yaml are refused before anything runs" {
   run_cpb run "$SPEC/requires.yaml"
   assert_failure 2
   assert_contains "$stderr" "requires 'gpu'"
@@ -230,6 +275,11 @@ $stamp" ] || { echo "use-$i got: $got" >&2; return 1; }
   assert_contains "$stderr" "bad.yaml:5:3: "
   run_cpb status requires
   assert_failure 1
+  # cpb never pulls: an image the node lacks is bad input, named, before anything runs.
+  run_cpb run "$SPEC/noimage.yaml"
+  assert_failure 2
+  assert_contains "$stderr" "image 'localhost/cpb-absent:1' is not on node local"
+  assert_not_contains "$stderr" "image 'localhost/cpb-absent:1': image"
   assert_nothing_left
 }
 
