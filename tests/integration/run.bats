@@ -166,6 +166,23 @@ task_intervals() {
   assert_nothing_left
 }
 
+@test "on a terminal one progress line is redrawn with counts, rate and ETA; plain lines otherwise" {
+  # script(1) gives cpb a terminal; its output is the terminal's.
+  run script -qec "'$CPB' run --batch tty '$SPEC/init.yaml'" /dev/null
+  [ "$status" -eq 0 ] || { echo "$output" >&2; return 1; }
+  assert_contains "$output" $'\r\e[K'
+  assert_contains "$output" "running,"
+  assert_contains "$output" "queued, 0 failed | "
+  assert_contains "$output" "tasks/s, ETA "
+  assert_contains "$output" "5 done, 0 failed"
+  run_cpb run --force --batch tty "$SPEC/init.yaml"
+  assert_success
+  assert_contains "$stderr" "cpb run: 5 done, 0 running, 0 queued, 0 failed | "
+  assert_not_contains "$stderr" $'\e['
+  assert_not_contains "$stderr" $'\r'
+  assert_nothing_left
+}
+
 @test "cpb killed with SIGKILL mid-run: the rerun adopts what it left and loses nothing" {
   "$CPB" run -j 2 --batch killed "$SPEC/slow.yaml" >/dev/null 2>&1 &
   pid=$!
