@@ -260,7 +260,8 @@ hash_upstream (struct run *r, cpb_sha256 *h, const struct cpb_task *t)
 }
 
 /* The task's key: what decides its result (image ID, command, environment, parameters,
-   inputs' contents, outputs kept, limits that change behaviour, upstream keys). */
+   inputs' contents, outputs kept, limits and capabilities that change behaviour, upstream
+   keys). */
 static int
 task_key (struct run *r, const struct cpb_task *t, const struct image *img,
           char key[CPB_SHA256_HEX_LEN + 1], cpb_error **err)
@@ -293,6 +294,8 @@ task_key (struct run *r, const struct cpb_task *t, const struct image *img,
     hash_string (h, "output", *o);
   for (size_t i = 0; i < t->settings->n_deny; i++)
     hash_string (h, "deny", t->settings->deny[i]);
+  for (size_t i = 0; i < t->settings->n_cap_add; i++)
+    hash_string (h, "cap_add", t->settings->cap_add[i]);
   hash_string (h, "limits", limits);
   hash_upstream (r, h, t);
   cpb_sha256_finish (TAKE_PTR (h), key);
@@ -1165,6 +1168,7 @@ create_container (struct run *r, cpb_podman *p, const struct rtask *rt, const st
     .n_labels = sizeof labels / sizeof labels[0],
     .netns = t->settings->network == CPB_NETWORK_NONE ? CPB_NETNS_NONE : CPB_NETNS_SLIRP,
     .cap_drop_all = true,
+    .cap_add = t->settings->n_cap_add ? t->settings->cap_add : NULL,
     .no_new_privileges = true,
     .memory_bytes = t->settings->memory,
     .cpus = t->settings->cpus,

@@ -14,12 +14,14 @@
 #include "yamlnode.h"
 #include "../helper/profile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,7 +45,8 @@ struct loader
 /* clang-format off */
 #define SETTINGS_KEYS                                                                              \
   { "image", 0 }, { "requires", 0 }, { "resources", 0 }, { "env", 0 }, { "timeout", 0 },           \
-      { "retries", 0 }, { "priority", 0 }, { "seccomp", 0 }, { "network", 0 }, { "workdir", 0 }
+      { "retries", 0 }, { "priority", 0 }, { "seccomp", 0 }, { "network", 0 }, { "workdir", 0 }, \
+      { "cap_add", 0 }
 /* clang-format on */
 
 static const cpb_yaml_key top_keys[] = { { "batch", CPB_YAML_REQUIRED },
@@ -544,6 +547,61 @@ parse_numbers (struct loader *l, const cpb_yaml_node *map, const char *ctx,
     }
 }
 
+/* The Linux capabilities (linux/capability.h, 6.x), the names Podman's cap_add takes. */
+/* clang-format off */
+static const char *const linux_caps[]
+    = { "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+        "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
+        "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
+        "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE", NULL };
+/* clang-format on */
+
+/* cap_add: the capabilities a task keeps after cpb drops them all.  Written as the kernel
+   names them, with or without CAP_, in any case; stored as "CAP_NAME" so Podman and the
+   task's key see one spelling.  A name the kernel does not have is refused here, at its
+   line, rather than by Podman when the container is created. */
+static void
+parse_cap_add (struct loader *l, const cpb_yaml_node *n, const char *ctx,
+               struct cpb_jobs_settings *s)
+{
+  size_t n_caps, k = 0;
+  struct cpb_jobs_str *caps = get_str_list (l, n, ctx, "cap_add", false, &n_caps);
+  const char **v = lalloc (l, n_caps, sizeof *v);
+
+  for (size_t i = 0; i < n_caps; i++)
+    {
+      _cleanup_free_ char *canon = cpb_xasprintf (
+          "CAP_%s", strncasecmp (caps[i].s, "CAP_", 4) == 0 ? caps[i].s + 4 : caps[i].s);
+      const char *near;
+      size_t c;
+
+      for (char *p = canon; *p; p++)
+        *p = (char)toupper ((unsigned char)*p);
+      for (c = 0; linux_caps[c] && strcmp (linux_caps[c], canon) != 0; c++)
+        ;
+      if (linux_caps[c])
+        {
+          v[k++] = linux_caps[c];
+          continue;
+        }
+      near = cpb_suggest (canon, linux_caps, (size_t)-1);
+      cpb_diag_add (l->d, caps[i].pos.line, caps[i].pos.col,
+                    "%s%scap_add: '%s' is not a Linux capability%s%s%s", ctx ? ctx : "",
+                    ctx ? ": " : "", caps[i].s, near ? " (did you mean '" : "", near ? near : "",
+                    near ? "'?)" : "");
+    }
+  s->cap_add = v;
+  s->n_cap_add = k;
+  mark (s, CPB_SET_CAP_ADD, n);
+}
+
 /* Read the settings keys of MAP over *S, which holds the outer level's resolved values.
    The set bits and positions say what this level wrote. */
 static void
@@ -563,6 +621,8 @@ parse_settings (struct loader *l, const cpb_yaml_node *map, const char *ctx,
     parse_seccomp (l, n, ctx, s);
   if ((n = cpb_yaml_lookup (map, "network")) && !cpb_yaml_is_null (n))
     parse_network (l, n, ctx, s);
+  if ((n = cpb_yaml_lookup (map, "cap_add")) && !cpb_yaml_is_null (n))
+    parse_cap_add (l, n, ctx, s);
   if (cpb_yaml_get_str (l->d, map, "workdir", ctx, &s->workdir) > 0)
     {
       n = cpb_yaml_lookup (map, "workdir");
@@ -1721,6 +1781,7 @@ static const char template_full[] =
     "  # seccomp: default           # default | strict | none, or {profile: default, deny: "
     "[socket]}\n"
     "  # network: none              # none | slirp\n"
+    "  # cap_add: [NET_RAW]         # Linux capabilities kept; all dropped by default\n"
     "  # workdir: /work             # where inputs land and the command runs\n"
     "\n"
     "# limits: {licence: 4}         # farm-wide totals of counted resources\n"

@@ -95,6 +95,7 @@ enum cpb_jobs_setting
   CPB_SET_SECCOMP,
   CPB_SET_NETWORK,
   CPB_SET_WORKDIR,
+  CPB_SET_CAP_ADD,
   CPB_SET_N_
 };
 
@@ -120,6 +121,8 @@ struct cpb_jobs_settings
   const char **deny; /* extra syscall names to deny, n_deny long */
   size_t n_deny;
   enum cpb_jobs_network network;
+  const char **cap_add; /* "CAP_..." kept after dropping all, NULL-terminated, n_cap_add long */
+  size_t n_cap_add;
   const char *workdir;      /* absolute path in the container; default "/work" */
   struct cpb_jobs_env *env; /* merged: outer levels first, a key appears once */
   size_t n_env;

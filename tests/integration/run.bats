@@ -183,6 +183,20 @@ task_intervals() {
   assert_nothing_left
 }
 
+@test "every capability is dropped but those a task lists in cap_add" {
+  run_cpb run "$SPEC/caps.yaml"
+  assert_success
+  [ "$(member "$ARCHIVE/caps/none.tar.zst" caps.txt)" = "CapEff:	0000000000000000" ]
+  # CAP_CHOWN is bit 0, CAP_NET_BIND_SERVICE bit 10.
+  [ "$(member "$ARCHIVE/caps/some.tar.zst" caps.txt)" = "CapEff:	0000000000000401" ]
+  # The capabilities are part of the task's key: another list reruns the task.
+  sed -i 's/\[chown, CAP_NET_BIND_SERVICE\]/[chown]/' "$SPEC/caps.yaml"
+  run_cpb run "$SPEC/caps.yaml"
+  assert_success
+  [ "$(member "$ARCHIVE/caps/some.tar.zst" caps.txt)" = "CapEff:	0000000000000001" ]
+  assert_nothing_left
+}
+
 @test "cpb killed with SIGKILL mid-run: the rerun adopts what it left and loses nothing" {
   "$CPB" run -j 2 --batch killed "$SPEC/slow.yaml" >/dev/null 2>&1 &
   pid=$!

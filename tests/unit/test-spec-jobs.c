@@ -139,6 +139,10 @@ static const struct
     { "bad-command.yaml:4:5: group 'tasks': list item 1: no 'command': give it one, or give "
       "the group one" } },
   { "bad-init.yaml", { "bad-init.yaml:3:3: initialize: 'outputs' is missing" } },
+  { "bad-caps.yaml",
+    { "bad-caps.yaml:3:13: defaults: cap_add: 'NET_RAWW' is not a Linux capability (did you "
+      "mean 'CAP_NET_RAW'?)",
+      "bad-caps.yaml:5:12: group 'tasks': 'cap_add' must be a list of strings" } },
 };
 
 static void
@@ -157,6 +161,34 @@ test_bad (void)
                  bad[i].want[k]))
           diag ("got: %s", err->msg);
     }
+}
+
+/* cap_add: any spelling the kernel's name allows becomes CAP_NAME; a level replaces the
+   outer list; without it, nothing is kept. */
+static void
+test_caps (void)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  _cleanup_jobs_spec_ cpb_jobs_spec *spec = load ("caps.yaml", &err);
+  _cleanup_jobs_plan_ cpb_jobs_plan *plan = NULL;
+  _cleanup_task_ struct cpb_task *plain = NULL, *more = NULL;
+
+  if (!ok (spec != NULL && cpb_jobs_plan_new (spec, &plan, &err) == 0, "caps.yaml plans"))
+    {
+      diag ("%s", err->msg);
+      return;
+    }
+  plain = cpb_jobs_plan_task (plan, 0);
+  more = cpb_jobs_plan_task (plan, 1);
+  ok (plain->settings->n_cap_add == 1 &&
+          strcmp (plain->settings->cap_add[0], "CAP_NET_BIND_SERVICE") == 0,
+      "defaults' cap_add, lower case, as CAP_NET_BIND_SERVICE");
+  ok (more->settings->n_cap_add == 2 && strcmp (more->settings->cap_add[0], "CAP_CHOWN") == 0 &&
+          strcmp (more->settings->cap_add[1], "CAP_NET_RAW") == 0 &&
+          more->settings->cap_add[2] == NULL,
+      "an entry's list replaces it, NULL-terminated");
+  ok (!(spec->groups[0].settings.set & (1u << CPB_SET_CAP_ADD)), "the group did not set it");
+  is_int (spec->groups[0].settings.pos[CPB_SET_CAP_ADD].line, 3, "defaults did, at line 3");
 }
 
 static void
@@ -260,6 +292,7 @@ main (void)
     }
   test_good ();
   test_bad ();
+  test_caps ();
   test_init_template ();
   test_placeholder_positions ();
   test_template ();
