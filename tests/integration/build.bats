@@ -152,9 +152,10 @@ EOF
   done
 }
 
-@test "Ctrl-C during a step: exit 130 at once, and no image" {
-  printf 'images:\n  - name: sleepy\n    from: localhost/cpb-busybox:latest\n    run: [sleep 30]\n' > "$SPECS/sleepy.yaml"
-  local errf=$BATS_TEST_TMPDIR/err
+@test "Ctrl-C during a step: exit 130 at once, no image, and nothing left in storage" {
+  printf 'images:\n  - name: sleepy\n    from: localhost/cpb-busybox:latest\n    run: [sleep 8]\n' > "$SPECS/sleepy.yaml"
+  local errf=$BATS_TEST_TMPDIR/err before
+  before=$(tpodman ps -a --external -q | wc -l)
   "$CPB" build "$SPECS/sleepy.yaml" 2>"$errf" &
   local pid=$!
   for _ in $(seq 100); do grep -q 'STEP 2/' "$errf" && break; sleep 0.1; done
@@ -165,6 +166,13 @@ EOF
   [ "$status" -eq 130 ] || { echo "exit $status" >&2; cat "$errf" >&2; return 1; }
   [ $((SECONDS - t0)) -le 5 ]
   grep -q "interrupted" "$errf"
+  # Podman finishes the step on its own; then its working container goes, and no image
+  # is tagged.
+  for _ in $(seq 40); do
+    [ "$(tpodman ps -a --external -q | wc -l)" -eq "$before" ] && break
+    sleep 0.5
+  done
+  [ "$(tpodman ps -a --external -q | wc -l)" -eq "$before" ]
   run tpodman image exists localhost/sleepy:latest
   [ "$status" -ne 0 ]
 }
