@@ -108,6 +108,7 @@ struct run
   bool stopping; /* Ctrl-C or --fail-fast: nothing more starts */
   size_t n_failed_names;
   cpb_buf failed_names;
+  cpb_buf warned; /* Podman's create warnings already shown, one a line */
   /* the workers: launches and collections, each on its own connection */
   pthread_t *workers;
   cpb_podman **worker_conns;
@@ -638,6 +639,7 @@ run_free (struct run *r)
   free (r->kept);
   free (r->events_error);
   cpb_buf_free (&r->failed_names);
+  cpb_buf_free (&r->warned);
   cpb_scheduler_free (r->sched);
   cpb_jobs_plan_free (r->plan);
   free (r->run_id);
@@ -1141,11 +1143,12 @@ env_pairs (char **env, size_t *ret_n, char ***ret_copy)
   return kv;
 }
 
-/* Create the container of attempt ATTEMPT of T (not started) on P; its id in *RET_ID.
-   Called from the workers: reads only what does not change while the run goes. */
+/* Create the container of attempt ATTEMPT of T (not started) on P; its id in *RET_ID,
+   Podman's warnings in *RET_WARNINGS.  Called from the workers: reads only what does not
+   change while the run goes. */
 static int
 create_container (struct run *r, cpb_podman *p, const struct rtask *rt, const struct cpb_task *t,
-                  int attempt, char **ret_id, cpb_error **err)
+                  int attempt, char **ret_id, char ***ret_warnings, cpb_error **err)
 {
   _cleanup_strv_free_ char **cmd = helper_command (r, t);
   _cleanup_strv_free_ char **env_copy = NULL;
@@ -1177,7 +1180,7 @@ create_container (struct run *r, cpb_podman *p, const struct rtask *rt, const st
 
   env = env_pairs (t->env, &spec.n_env, &env_copy);
   spec.env = env;
-  return cpb_podman_container_create (p, &spec, ret_id, err);
+  return cpb_podman_container_create_ex (p, &spec, ret_id, ret_warnings, err);
 }
 
 static void
@@ -1578,6 +1581,7 @@ struct job
   char *container_id; /* launch: the result; collect: the container */
   struct outcome o;   /* collect: the result */
   cpb_error *err;     /* launch: why it failed */
+  char **warnings;    /* launch: Podman's warnings on create */
   struct job *next;
 };
 
@@ -1589,6 +1593,7 @@ job_free (struct job *j)
   free (j->container_id);
   outcome_clear (&j->o);
   cpb_error_free (j->err);
+  cpb_strv_free (j->warnings);
   free (j);
 }
 
@@ -1599,7 +1604,7 @@ do_launch (struct run *r, cpb_podman *p, struct job *j)
 {
   const struct rtask *rt = &r->tasks[j->task];
 
-  if (create_container (r, p, rt, j->t, j->attempt, &j->container_id, &j->err) < 0)
+  if (create_container (r, p, rt, j->t, j->attempt, &j->container_id, &j->warnings, &j->err) < 0)
     {
       cpb_error_prefix (&j->err, "task '%s': creating container", j->t->name);
       return;
@@ -1778,6 +1783,24 @@ finish_collect (struct run *r, struct job *j)
   record_outcome (r, j->task, &j->o, so);
 }
 
+/* Show each of Podman's create WARNINGS once per run: on rootless cgroups v1 Podman 4.3
+   creates the container but ignores its memory and cpu limits, and a user who asked for
+   limits must learn they are not enforced. */
+static void
+say_warnings (struct run *r, char **warnings)
+{
+  for (char **w = warnings; w && *w; w++)
+    {
+      _cleanup_free_ char *line = cpb_xasprintf ("%s\n", *w);
+
+      if (r->warned.data && strstr (r->warned.data, line))
+        continue;
+      cpb_buf_puts (&r->warned, line);
+      if (r->progress)
+        cpb_progress_event (r->progress, "podman: %s", *w);
+    }
+}
+
 /* The launch of task J->task came back: running, or failed (the container gone again). */
 static int
 finish_launch (struct run *r, struct job *j, cpb_error **err)
@@ -1786,6 +1809,7 @@ finish_launch (struct run *r, struct job *j, cpb_error **err)
   struct outcome o = { .exit_code = -1 };
   _cleanup_error_ cpb_error *serr = NULL;
 
+  say_warnings (r, j->warnings);
   if (j->err == NULL &&
       cpb_state_task_set_container (r->st, rt->db_id, j->container_id, &serr) == 0)
     {
