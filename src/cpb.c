@@ -77,6 +77,7 @@ main (int argc, char **argv)
                                         { NULL, 0, NULL, 0 } };
   struct cpb_global g = { 0 };
   const struct cpb_cmd *cmd;
+  static char prog[64];
   int c;
 
   setlocale (LC_ALL, "");
@@ -137,6 +138,10 @@ main (int argc, char **argv)
 
   argc -= optind;
   argv += optind;
+  /* getopt names a bad option of the verb after argv[0]: "cpb VERB", as the verb's other
+     messages read.  No verb reads argv[0]. */
+  snprintf (prog, sizeof prog, "cpb %s", cmd->name);
+  argv[0] = prog;
   /* 0, not 1: glibc reinitialises getopt fully only for 0, and would otherwise keep the
      '+' (stop at the first operand) of the scan above for the verb's own options. */
   optind = 0;

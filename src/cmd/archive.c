@@ -124,6 +124,8 @@ parse_args (int argc, char **argv, struct archive_args *a)
           fputs (usage, stdout);
           return 1;
         }
+      if (c == '?')
+        return cpb_cli_usage_error ("archive", "unknown option");
       if (parse_option (c, a, &err) < 0)
         return cpb_cli_usage_error ("archive", "%s", err->msg);
     }

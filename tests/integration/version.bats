@@ -22,3 +22,20 @@ load helpers
   assert_success
   assert_contains "$output" "Usage: cpb version"
 }
+
+@test "a bad option of any verb is named once, after 'cpb VERB', with the reason, exit 2" {
+  local v verbs
+  verbs=$("$CPB" --help | sed -n '/^Verbs:/,/^[^ ]/p' | sed -n 's/^  \([a-z][a-z0-9-]*\) .*/\1/p')
+  [ -n "$verbs" ]
+  for v in $verbs; do
+    run_cpb "$v" --no-such-option
+    assert_failure 2
+    [ "$stderr" = "cpb $v: unrecognized option '--no-such-option'
+Try 'cpb $v --help' for more information." ] || { echo "cpb $v said: $stderr" >&2; return 1; }
+  done
+  # A known option without its argument is not "unknown".
+  run_cpb build -j
+  assert_failure 2
+  assert_contains "$stderr" "cpb build: option requires an argument -- 'j'"
+  assert_not_contains "$stderr" "unknown option"
+}
