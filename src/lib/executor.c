@@ -2287,10 +2287,7 @@ adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
       if (ns == NULL || strcmp (ns, r->ns) != 0)
         continue;
       if (keep_running (r, c))
-        {
-          ret->adopted++;
-          continue;
-        }
+        continue; /* counted once planning knows whether its key still holds */
       if (adopt_container (r, c))
         ret->adopted++;
       else
@@ -2322,13 +2319,19 @@ remove_run_containers (struct run *r)
     }
 }
 
-/* Kept containers no task took over (its key changed, or it left the spec) go. */
+/* Kept containers no task took over (its key changed, or it left the spec) go, and are
+   counted as removed; the ones taken over as adopted. */
 static void
-drop_unadopted (struct run *r)
+drop_unadopted (struct run *r, struct cpb_run_result *ret)
 {
   for (size_t k = 0; k < r->n_kept; k++)
     if (r->kept[k].id)
-      remove_container (r->node->podman, r->kept[k].id);
+      {
+        remove_container (r->node->podman, r->kept[k].id);
+        ret->removed++;
+      }
+    else
+      ret->adopted++;
 }
 
 /* ------------------------------------------------------------------ the loop */
@@ -2484,7 +2487,7 @@ run_body (struct run *r, struct cpb_run_result *ret, cpb_error **err)
       remove_run_containers (r); /* what was kept for adoption must not outlive a refusal */
       return -1;
     }
-  drop_unadopted (r);
+  drop_unadopted (r, ret);
   if (cpb_state_run_begin (r->st, r->ns, r->batch, NULL, &r->run_id, err) < 0)
     return -1;
   r->since = time (NULL) - 1;

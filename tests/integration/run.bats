@@ -225,6 +225,30 @@ task_intervals() {
   assert_nothing_left
 }
 
+@test "cpb killed with SIGKILL, then the task changed: the rerun removes the stale containers" {
+  # Long enough that both containers still run when the rerun finds them.
+  sed -i 's/sleep 3;/sleep 20;/' "$SPEC/slow.yaml"
+  "$CPB" run -j 2 --batch stale "$SPEC/slow.yaml" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ "$(tpodman ps -q | wc -l)" -ge 2 ] && break
+    sleep 0.2
+  done
+  kill -9 "$pid"
+  wait "$pid" || true
+  # A new command is a new key: what the killed run left must not be adopted.
+  sed -i 's/command: "sleep 20; echo {i} > r.txt"/command: "echo new-{i} > r.txt"/' "$SPEC/slow.yaml"
+  run_cpb run --batch stale "$SPEC/slow.yaml"
+  assert_success
+  assert_contains "$output" "6 done, 0 failed"
+  assert_contains "$stderr" "a killed run left 2 containers: 0 adopted, 2 removed"
+  for i in 1 2 3 4 5 6; do
+    got=$(member "$ARCHIVE/stale/s-$i.tar.zst" r.txt)
+    [ "$got" = "new-$i" ] || { echo "s-$i holds '$got'; $stderr" >&2; return 1; }
+  done
+  assert_nothing_left
+}
+
 @test "Ctrl-C stops the run, keeps what finished, removes every container, exits 130" {
   "$CPB" run --batch interrupted "$SPEC/slow.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
   pid=$!
