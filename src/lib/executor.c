@@ -49,6 +49,7 @@ struct image
   char *name;
   char *ref; /* what inspect answered to: the name, or localhost/NAME:latest */
   char *id;
+  char *digest;        /* its manifest digest (sha256:...) for the manifest; NULL: none */
   char **capabilities; /* from the io.cpb.capabilities label */
 };
 
@@ -353,6 +354,7 @@ inspect_image (struct run *r, const char *name, struct image *img, cpb_error **e
   img->name = cpb_xstrdup (name);
   img->ref = cpb_xstrdup (local ? local : name);
   img->id = cpb_xstrdup (pi->id);
+  img->digest = pi->digest ? cpb_xstrdup (pi->digest) : NULL;
   img->capabilities =
       split_capabilities (cpb_podman_kv_get (pi->labels, pi->n_labels, "io.cpb.capabilities"));
   return 0;
@@ -623,6 +625,7 @@ run_free (struct run *r)
       free (r->images[i]->name);
       free (r->images[i]->ref);
       free (r->images[i]->id);
+      free (r->images[i]->digest);
       cpb_strv_free (r->images[i]->capabilities);
       free (r->images[i]);
     }
@@ -1432,6 +1435,7 @@ struct outcome
   int attempt;
   time_t started;
   const char *image_id;
+  const char *image_digest;
   char *archive_path;
   char *report;
   char *message;
@@ -1457,6 +1461,7 @@ collect_container (struct run *r, cpb_podman *p, const struct cpb_task *t, const
     .n_params = t->n_params,
     .command = command,
     .image_id = (char *)o->image_id,
+    .image_digest = (char *)o->image_digest,
     .node = r->node->name,
     .state = o->store_state,
     .exit_code = o->exit_code,
@@ -1759,7 +1764,8 @@ begin_collect (struct run *r, size_t i, int exit_code)
   j->o = (struct outcome){ .exit_code = exit_code,
                            .attempt = cpb_scheduler_attempts (r->sched, i),
                            .started = rt->started_wall,
-                           .image_id = rt->image->id };
+                           .image_id = rt->image->id,
+                           .image_digest = rt->image->digest };
   j->o.store_state = cancelled        ? CPB_TASK_CANCELLED
                      : exit_code == 0 ? CPB_TASK_DONE
                                       : CPB_TASK_FAILED;
@@ -2224,12 +2230,19 @@ adopt_container (struct run *r, const struct cpb_podman_container *c)
       c->status && (strcmp (c->status, "exited") == 0 || strcmp (c->status, "stopped") == 0))
     {
       _cleanup_task_ struct cpb_task *t = make_task (r, &r->tasks[i]);
-      struct outcome o = { .exit_code = c->exit_code,
-                           .attempt = st.attempts,
-                           .started = c->started_at,
-                           .image_id = c->image_id,
-                           .store_state = c->exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED };
+      _cleanup_podman_image_ struct cpb_podman_image *pi = NULL;
+      struct outcome o;
       enum cpb_task_status next;
+
+      /* Images are resolved after adoption: ask for this one's digest (rare, one call). */
+      if (c->image_id && cpb_podman_image_inspect (r->node->podman, c->image_id, &pi, NULL) < 0)
+        pi = NULL;
+      o = (struct outcome){ .exit_code = c->exit_code,
+                            .attempt = st.attempts,
+                            .started = c->started_at,
+                            .image_id = c->image_id,
+                            .image_digest = pi ? pi->digest : NULL,
+                            .store_state = c->exit_code == 0 ? CPB_TASK_DONE : CPB_TASK_FAILED };
 
       collect_container (r, r->node->podman, t, c->id, &o);
       next = o.store_state == CPB_TASK_DONE ? CPB_STATUS_DONE : CPB_STATUS_FAILED;

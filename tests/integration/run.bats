@@ -60,6 +60,13 @@ member() {
   run_cpb status matrix --json
   assert_success
   assert_contains "$output" '"DONE":12'
+  # The manifest names the image by ID and digest, the node, the attempt and the times.
+  local id digest
+  id=$(tpodman image inspect --format '{{.Id}}' localhost/cpb-busybox:latest)
+  digest=$(tpodman image inspect --format '{{.Digest}}' localhost/cpb-busybox:latest)
+  assert_contains "$(cat "$ARCHIVE/matrix/t-2-x.json")" "\"image\":{\"id\":\"$id\",\"digest\":\"$digest\"}"
+  assert_contains "$(cat "$ARCHIVE/matrix/t-2-x.json")" '"node":"local","state":"done","exit_code":0'
+  assert_contains "$(cat "$ARCHIVE/matrix/t-2-x.json")" '"attempt":1,"started":"'
 }
 
 @test "a rerun does nothing; a changed input reruns only the tasks that read it" {
@@ -219,8 +226,11 @@ task_intervals() {
   assert_contains "$output" "6 done, 0 failed"
   assert_contains "$stderr" "a killed run left"
   assert_contains "$stderr" "adopted"
+  digest=$(tpodman image inspect --format '{{.Digest}}' localhost/cpb-busybox:latest)
   for i in 1 2 3 4 5 6; do
     [ "$(member "$ARCHIVE/killed/s-$i.tar.zst" r.txt)" = "$i" ]
+    # Adopted or not, every manifest names the image's digest.
+    assert_contains "$(cat "$ARCHIVE/killed/s-$i.json")" "\"digest\":\"$digest\""
   done
   assert_nothing_left
 }
