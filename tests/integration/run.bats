@@ -353,6 +353,21 @@ task_intervals() {
   assert_nothing_left
 }
 
+@test "cpb run --json reports the run for scripts; an unreachable Podman is exit 3" {
+  run_cpb run --json --batch jsonrun "$SPEC/init.yaml"
+  assert_success
+  assert_contains "$output" '"batch":"jsonrun"'
+  assert_contains "$output" '"DONE":5'
+  assert_contains "$output" '"error":null'
+  run python3 -c 'import json, sys; json.loads(sys.argv[1])' "$output"
+  assert_success
+  CPB_PODMAN_URL=unix://$BATS_TEST_TMPDIR/none.sock run_cpb run --batch nowhere "$SPEC/init.yaml"
+  assert_failure 3
+  assert_contains "$stderr" "cannot connect to Podman"
+  run_cpb status nowhere
+  assert_failure 1
+}
+
 @test "the run verbs answer --help in the completion format" {
   for verb in run status logs cancel hold release; do
     run_cpb "$verb" --help
