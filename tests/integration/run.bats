@@ -307,6 +307,41 @@ task_intervals() {
   assert_nothing_left
 }
 
+@test "cancel BATCH stops the running tasks and cancels the queued ones; a rerun runs them" {
+  "$CPB" run -j 2 --batch cancelall "$SPEC/slow.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ "$(tpodman ps -q | wc -l)" -ge 1 ] && break
+    sleep 0.2
+  done
+  # A task's container as cpb run creates it: no network, no capability, no_new_privileges,
+  # explicit rlimits, labels naming run, batch and task.
+  local id
+  id=$(tpodman ps -q | head -1)
+  [ "$(tpodman inspect --format '{{.HostConfig.NetworkMode}}' "$id")" = none ]
+  [ "$(tpodman inspect --format '{{.EffectiveCaps}}' "$id")" = "[]" ]
+  assert_contains "$(tpodman inspect --format '{{.HostConfig.SecurityOpt}}' "$id")" "no-new-privileges"
+  assert_contains "$(tpodman inspect --format '{{.HostConfig.Ulimits}}' "$id")" "RLIMIT_NOFILE"
+  assert_contains "$(tpodman inspect --format '{{.HostConfig.Ulimits}}' "$id")" "RLIMIT_NPROC"
+  [ "$(tpodman inspect --format '{{index .Config.Labels "io.cpb.batch"}}' "$id")" = cancelall ]
+  [[ "$(tpodman inspect --format '{{index .Config.Labels "io.cpb.task"}}' "$id")" =~ ^s-[1-6]$ ]]
+  [[ "$(tpodman inspect --format '{{index .Config.Labels "io.cpb.run"}}' "$id")" =~ ^[0-9a-f]+$ ]]
+  run_cpb cancel cancelall
+  assert_success
+  assert_contains "$output" "cancelled "
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 1 ] || { cat "$BATS_TEST_TMPDIR/out" >&2; return 1; }
+  run_cpb status cancelall --json
+  assert_contains "$output" '"DONE":0'
+  assert_contains "$output" '"CANCELLED":6'
+  assert_nothing_left
+  run_cpb run --batch cancelall "$SPEC/slow.yaml"
+  assert_success
+  assert_contains "$output" "6 done, 0 failed"
+  assert_nothing_left
+}
+
 @test "cpb logs -f follows a running task to its end, its stderr exactly the task's" {
   "$CPB" run "$SPEC/follow.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
   pid=$!
