@@ -34,7 +34,7 @@ static const char usage[] =
     "  -j, --jobs N       build up to N independent images at once (default 2)\n"
     "  -v, --verbose      show every line of build output, not only a failed step's\n"
     "  --json             print one JSON object per event (start, step, output, done,\n"
-    "                     skipped, failed, plan, recipe) on stdout\n"
+    "                     skipped, failed, plan, recipe, error) on stdout\n"
     "  -h, --help         show this help\n"
     "\n"
     "Exit codes: 0 built or up to date, 1 a build failed, 2 bad spec or usage,\n"
@@ -434,6 +434,30 @@ summary (const struct view *v, const struct args *a, const struct cpb_build_resu
              r->up_to_date, r->failed, r->skipped, elapsed (v));
 }
 
+/* Report ERR, the error that ends the command (a bad spec, no Podman, an unknown image),
+   on stderr, and with --json also as an "error" event on stdout: a script reading only
+   stdout learns why there was nothing else.  Returns the exit code. */
+static int
+report (const struct args *a, cpb_error *err)
+{
+  if (a->json && err)
+    {
+      _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
+      _cleanup_free_ char *doc = NULL;
+
+      yajl_gen_map_open (g);
+      cpb_json_gen_key_string (g, "event", "error");
+      gen_clean (g, "error", err->msg);
+      cpb_json_gen_key_int (g, "exit", cpb_error_exit_code (err));
+      yajl_gen_map_close (g);
+      doc = cpb_json_gen_finish (g, NULL, NULL);
+      if (doc)
+        puts (doc);
+      fflush (stdout);
+    }
+  return cpb_cli_report ("build", err);
+}
+
 CPB_VERB (build)
 {
   struct args a = { .o = { .jobs = 2 } };
@@ -455,7 +479,7 @@ CPB_VERB (build)
   v.verbose = a.verbose + g->verbose;
   v.dry_run = a.o.dry_run;
   if (cpb_pods_spec_load (argv[optind], &spec, &err) < 0)
-    return cpb_cli_report ("build", TAKE_PTR (err));
+    return report (&a, TAKE_PTR (err));
   a.o.images = optind + 1 < argc ? (const char *const *)argv + optind + 1 : NULL;
   a.o.images_dir = images = images_dir (in_tree);
   a.o.helper_path = helper = helper_path (in_tree);
@@ -463,7 +487,7 @@ CPB_VERB (build)
   a.o.on_event = on_event;
   a.o.userdata = &v;
   if (cpb_cli_connect (g, &p, &err) < 0)
-    return cpb_cli_report ("build", TAKE_PTR (err));
+    return report (&a, TAKE_PTR (err));
   sigaction (SIGINT, &sa, NULL);
   sigaction (SIGTERM, &sa, NULL);
   r = cpb_builder_run (p, spec, &a.o, &result, &err);
@@ -479,5 +503,5 @@ CPB_VERB (build)
      gone) is reported here. */
   if (result.failed + result.skipped > 0)
     return interrupted ? CPB_EXIT_INTERRUPTED : cpb_error_exit_code (err);
-  return cpb_cli_report ("build", TAKE_PTR (err));
+  return report (&a, TAKE_PTR (err));
 }

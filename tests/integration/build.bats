@@ -310,6 +310,12 @@ EOF
   # The spec is checked before any connection: with no service at all it is still exit 2.
   CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build "$SPECS/bad.yaml"
   assert_failure 2
+  # With --json a script reading stdout learns why too.
+  run_cpb build --json "$SPECS/bad.yaml"
+  assert_failure 2
+  [ "$(jq -r .event <<<"$output")" = error ]
+  [ "$(jq -r .exit <<<"$output")" = 2 ]
+  assert_contains "$(jq -r .error <<<"$output")" "bad.yaml:3:"
   # A spec that is not there, or not a file, is bad input too.
   run_cpb build "$SPECS/no-such-spec.yaml"
   assert_failure 2
@@ -382,6 +388,9 @@ PY
 @test "an unreachable service exits 3" {
   CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build "$SPECS/pods.yaml"
   assert_failure 3
+  CPB_PODMAN_URL=unix://$BATS_FILE_TMPDIR/nothing.sock run_cpb build --json "$SPECS/pods.yaml"
+  assert_failure 3
+  [ "$(jq -c '{event, exit}' <<<"$output")" = '{"event":"error","exit":3}' ]
 }
 
 # Slow (about two minutes) and needs Debian's mirror: run with CPB_TEST_DEBIAN=1.
