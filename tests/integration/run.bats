@@ -403,6 +403,23 @@ task_intervals() {
   assert_failure 1
 }
 
+@test "the archive store: the XDG data dir by default, the user config file, then --archive" {
+  mkdir -p "$BATS_TEST_TMPDIR/cfg/cpb"
+  echo "archive = $BATS_TEST_TMPDIR/from-config" > "$BATS_TEST_TMPDIR/cfg/cpb/config"
+  XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/cfg run_cpb run --batch where "$SPEC/init.yaml"
+  assert_success
+  [ -f "$BATS_TEST_TMPDIR/from-config/$NS/where/use-1.tar.zst" ]
+  [ ! -e "$ARCHIVE/where" ]
+  XDG_CONFIG_HOME=$BATS_TEST_TMPDIR/cfg run_cpb run --force --batch where \
+    --archive "$BATS_TEST_TMPDIR/from-option" "$SPEC/init.yaml"
+  assert_success
+  [ -f "$BATS_TEST_TMPDIR/from-option/$NS/where/use-1.tar.zst" ]
+  run_cpb run --force --batch where "$SPEC/init.yaml"
+  assert_success
+  [ -f "$ARCHIVE/where/use-1.tar.zst" ]
+  assert_nothing_left
+}
+
 @test "the run verbs answer --help in the completion format" {
   for verb in run status logs cancel hold release; do
     run_cpb "$verb" --help
