@@ -420,6 +420,22 @@ task_intervals() {
   assert_nothing_left
 }
 
+@test "an image that declares a VOLUME leaves no volume behind" {
+  local ctx
+  ctx=$(mktemp -d "$CPB_TEST_SVC/ctx.XXXXXX")
+  printf 'FROM localhost/cpb-busybox:latest\nVOLUME /data\n' >"$ctx/Containerfile"
+  chmod -R a+rX "$ctx"
+  (cd / && tpodman build -q -t localhost/cpb-volume:1 "$ctx") >/dev/null
+  sed -e 's/^batch: init/batch: volume/' -e 's|localhost/cpb-busybox:latest|localhost/cpb-volume:1|' \
+    -e 's/command: "cat tool.txt/command: "echo kept > \/data\/x; cat tool.txt/' \
+    "$SPEC/init.yaml" >"$SPEC/volume.yaml"
+  run_cpb run "$SPEC/volume.yaml"
+  assert_success
+  assert_contains "$output" "5 done, 0 failed"
+  assert_nothing_left
+  (cd / && tpodman rmi localhost/cpb-volume:1) >/dev/null
+}
+
 @test "the run verbs answer --help in the completion format" {
   for verb in run status logs cancel hold release; do
     run_cpb "$verb" --help
