@@ -5,6 +5,7 @@
 #include "../lib/json.h"
 #include "../lib/paths.h"
 #include "../lib/state.h"
+#include "../lib/store.h"
 #include "../lib/xalloc.h"
 
 #include <getopt.h>
@@ -33,6 +34,51 @@ gen_counts (yajl_gen g, const size_t counts[CPB_STATUS_N])
   yajl_gen_map_close (g);
 }
 
+/* What cpb-helper measured for T, from the manifest beside its archive (TASK.json next to
+   TASK.tar.zst): the database keeps states, the store keeps results.  NULL while the task has
+   no archive, or when its manifest cannot be read (status still shows the rest). */
+static struct cpb_task_manifest *
+task_manifest (const struct cpb_state_task *t)
+{
+  static const char suffix[] = ".tar.zst";
+  _cleanup_error_ cpb_error *ignored = NULL;
+  _cleanup_free_ char *path = NULL;
+  struct cpb_task_manifest *m = NULL;
+  size_t len;
+
+  if (t->archive_path == NULL)
+    return NULL;
+  len = strlen (t->archive_path);
+  if (len < sizeof suffix || strcmp (t->archive_path + len - (sizeof suffix - 1), suffix) != 0)
+    return NULL;
+  path = cpb_xasprintf ("%.*s.json", (int)(len - (sizeof suffix - 1)), t->archive_path);
+  if (cpb_store_read_manifest (path, &m, &ignored) < 0)
+    return NULL;
+  return m;
+}
+
+static void
+gen_helper (yajl_gen g, const struct cpb_task_manifest *m)
+{
+  cpb_json_gen_key (g, "helper");
+  if (m == NULL)
+    {
+      yajl_gen_null (g);
+      return;
+    }
+  yajl_gen_map_open (g);
+  cpb_json_gen_key (g, "wall_seconds");
+  yajl_gen_double (g, m->wall_seconds);
+  cpb_json_gen_key (g, "user_seconds");
+  yajl_gen_double (g, m->user_seconds);
+  cpb_json_gen_key (g, "sys_seconds");
+  yajl_gen_double (g, m->sys_seconds);
+  cpb_json_gen_key_int (g, "max_rss_kib", m->max_rss_kib);
+  cpb_json_gen_key (g, "timed_out");
+  yajl_gen_bool (g, m->timed_out);
+  yajl_gen_map_close (g);
+}
+
 static void
 gen_task (yajl_gen g, const struct cpb_state_task *t)
 {
@@ -55,6 +101,10 @@ gen_task (yajl_gen g, const struct cpb_state_task *t)
   cpb_json_gen_key_string (g, "archive", t->archive_path);
   cpb_json_gen_key_string (g, "message", t->message);
   cpb_json_gen_key_string (g, "key", t->key);
+  {
+    _cleanup_task_manifest_ struct cpb_task_manifest *m = task_manifest (t);
+    gen_helper (g, m);
+  }
   yajl_gen_map_close (g);
 }
 
@@ -87,17 +137,24 @@ print_batch_text (const char *ns, const char *batch, const size_t counts[CPB_STA
           ns, batch, n, counts[CPB_STATUS_DONE], counts[CPB_STATUS_RUNNING],
           counts[CPB_STATUS_QUEUED], counts[CPB_STATUS_HELD], counts[CPB_STATUS_FAILED],
           counts[CPB_STATUS_CANCELLED]);
-  printf ("%-24s %-10s %-8s %-5s %-7s %s\n", "TASK", "STATE", "ATTEMPTS", "EXIT", "TIME",
-          "MESSAGE");
+  printf ("%-24s %-10s %-8s %-5s %-7s %-7s %-8s %s\n", "TASK", "STATE", "ATTEMPTS", "EXIT",
+          "TIME", "CPU", "MAXRSS", "MESSAGE");
   for (size_t i = 0; i < n; i++)
     {
-      char exit_s[16] = "-", time_s[32];
+      _cleanup_task_manifest_ struct cpb_task_manifest *m = task_manifest (&v[i]);
+      char exit_s[16] = "-", time_s[32], cpu_s[32] = "-", rss_s[32] = "-";
 
       if (v[i].exit_code >= 0)
         snprintf (exit_s, sizeof exit_s, "%d", v[i].exit_code);
       elapsed (time_s, sizeof time_s, &v[i]);
-      printf ("%-24s %-10s %-8d %-5s %-7s %s\n", v[i].name, cpb_task_status_name (v[i].state),
-              v[i].attempts, exit_s, time_s, v[i].message ? v[i].message : "");
+      if (m)
+        {
+          snprintf (cpu_s, sizeof cpu_s, "%.2fs", m->user_seconds + m->sys_seconds);
+          snprintf (rss_s, sizeof rss_s, "%.1fM", (double)m->max_rss_kib / 1024.0);
+        }
+      printf ("%-24s %-10s %-8d %-5s %-7s %-7s %-8s %s%s\n", v[i].name,
+              cpb_task_status_name (v[i].state), v[i].attempts, exit_s, time_s, cpu_s, rss_s,
+              m && m->timed_out ? "timed out; " : "", v[i].message ? v[i].message : "");
     }
 }
 

@@ -137,6 +137,14 @@ EOF
   run_cpb status ru
   assert_contains "$(grep '^sig' <<<"$output")" "killed by signal 9"
   assert_contains "$(grep '^tmo' <<<"$output")" "timed out after 1s"
+  # cpb status shows the same figures: peak RSS in MiB in the table, every figure in --json.
+  mem_rss=$(awk '$1 == "mem" { print $7 }' <<<"$output")
+  awk -v r="$mem_rss" 'BEGIN { exit !(r + 0 >= 200) }' \
+    || { echo "status MAXRSS of mem: '$mem_rss'" >&2; return 1; }
+  run_cpb status ru --json
+  assert_success
+  assert_contains "$output" "\"max_rss_kib\":$rss"
+  assert_contains "$output" '"timed_out":true'
 }
 
 @test "cpb run: a task runs behind the helper in an image with no shell and no libc" {
