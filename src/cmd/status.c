@@ -228,6 +228,9 @@ show_all (cpb_state *st, const char *ns, bool json, cpb_error **err)
   yajl_gen_map_close (g);
   if (json)
     print_json (g);
+  else if (batches[0] == NULL)
+    printf ("no batches%s%s yet: 'cpb run JOBS.yaml' starts one\n", ns ? " in namespace " : "",
+            ns ? ns : "");
   return 0;
 }
 
