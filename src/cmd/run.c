@@ -243,7 +243,7 @@ run_for_real (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec, s
   cpb_progress_free (TAKE_PTR (progress));
   if (a->json)
     print_result_json (&res, rc < 0 ? *err : NULL);
-  else if (res.namespace)
+  else if (res.namespace && res.run_id) /* a refusal at planning ran nothing: no counts */
     print_result_text (&res);
   cpb_run_result_clear (&res);
   return rc;

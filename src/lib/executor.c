@@ -447,6 +447,7 @@ resolve_task (struct run *r, struct rtask *rt, struct cpb_sched_task *ret_sched,
   for (size_t k = 0; k < s->n_counted; k++)
     rt->uses[k] = (struct cpb_sched_use){ s->counted[k].name, (int)s->counted[k].count };
   *ret_sched = (struct cpb_sched_task){ .group = rt->group,
+                                        .name = rt->name,
                                         .priority = s->priority,
                                         .cpus = s->cpus,
                                         .memory = (int64_t)s->memory,

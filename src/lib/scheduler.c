@@ -219,7 +219,9 @@ cpb_scheduler_check (cpb_scheduler *s, cpb_error **err)
     return -1;
   for (size_t i = 0; i < s->n_tasks; i++)
     if (check_fit (s, i, err) < 0)
-      return cpb_error_prefix (err, "task %zu (group '%s')", i, s->groups[s->tasks[i].group].name);
+      return s->tasks[i].t.name ? cpb_error_prefix (err, "task '%s'", s->tasks[i].t.name)
+                                : cpb_error_prefix (err, "task %zu (group '%s')", i,
+                                                    s->groups[s->tasks[i].group].name);
   return 0;
 }
 

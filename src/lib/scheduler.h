@@ -42,6 +42,7 @@ struct cpb_sched_use
 struct cpb_sched_task
 {
   const char *group; /* borrowed; must outlive the scheduler */
+  const char *name;  /* borrowed, for messages; NULL: the task is named by its index */
   int priority;
   double cpus;                      /* 0 = undeclared: one slot of the node's cpus */
   int64_t memory;                   /* bytes; 0 = undeclared */

@@ -308,7 +308,10 @@ task_intervals() {
 }
 
 @test "cancel BATCH stops the running tasks and cancels the queued ones; a rerun runs them" {
-  "$CPB" run -j 2 --batch cancelall "$SPEC/slow.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+  # Long enough to inspect a container and cancel while the first tasks run.
+  sed -e 's/^batch: slow/batch: cancelall/' -e 's/sleep 3;/sleep 30;/' "$SPEC/slow.yaml" \
+    >"$SPEC/cancelall.yaml"
+  "$CPB" run -j 2 "$SPEC/cancelall.yaml" >"$BATS_TEST_TMPDIR/out" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
     [ "$(tpodman ps -q | wc -l)" -ge 1 ] && break
@@ -316,19 +319,17 @@ task_intervals() {
   done
   # A task's container as cpb run creates it: no network, no capability, no_new_privileges,
   # explicit rlimits, labels naming run, batch and task.
-  local id
+  local id fmt got
   id=$(tpodman ps -q | head -1)
-  [ "$(tpodman inspect --format '{{.HostConfig.NetworkMode}}' "$id")" = none ]
-  [ "$(tpodman inspect --format '{{.EffectiveCaps}}' "$id")" = "[]" ]
-  assert_contains "$(tpodman inspect --format '{{.HostConfig.SecurityOpt}}' "$id")" "no-new-privileges"
-  assert_contains "$(tpodman inspect --format '{{.HostConfig.Ulimits}}' "$id")" "RLIMIT_NOFILE"
-  assert_contains "$(tpodman inspect --format '{{.HostConfig.Ulimits}}' "$id")" "RLIMIT_NPROC"
-  [ "$(tpodman inspect --format '{{index .Config.Labels "io.cpb.batch"}}' "$id")" = cancelall ]
-  [[ "$(tpodman inspect --format '{{index .Config.Labels "io.cpb.task"}}' "$id")" =~ ^s-[1-6]$ ]]
-  [[ "$(tpodman inspect --format '{{index .Config.Labels "io.cpb.run"}}' "$id")" =~ ^[0-9a-f]+$ ]]
+  fmt='{{.HostConfig.NetworkMode}}|{{.EffectiveCaps}}|{{.HostConfig.SecurityOpt}}|{{.HostConfig.Ulimits}}|'
+  fmt+='{{index .Config.Labels "io.cpb.batch"}}|{{index .Config.Labels "io.cpb.task"}}|'
+  fmt+='{{index .Config.Labels "io.cpb.run"}}'
+  got=$(tpodman inspect --format "$fmt" "$id")
   run_cpb cancel cancelall
   assert_success
-  assert_contains "$output" "cancelled "
+  assert_contains "$output" "cancelled 6 tasks"
+  [[ "$got" =~ ^none\|\[\]\|.*no-new-privileges.*\|.*RLIMIT_NOFILE.*RLIMIT_NPROC.*\|cancelall\|s-[1-6]\|[0-9a-f]+$ ]] ||
+    { echo "container: $got" >&2; return 1; }
   rc=0
   wait "$pid" || rc=$?
   [ "$rc" -eq 1 ] || { cat "$BATS_TEST_TMPDIR/out" >&2; return 1; }
@@ -336,7 +337,8 @@ task_intervals() {
   assert_contains "$output" '"DONE":0'
   assert_contains "$output" '"CANCELLED":6'
   assert_nothing_left
-  run_cpb run --batch cancelall "$SPEC/slow.yaml"
+  sed -i 's/sleep 30;//' "$SPEC/cancelall.yaml"
+  run_cpb run "$SPEC/cancelall.yaml"
   assert_success
   assert_contains "$output" "6 done, 0 failed"
   assert_nothing_left
@@ -375,6 +377,14 @@ task_intervals() {
   run_cpb run "$SPEC/requires.yaml"
   assert_failure 2
   assert_contains "$stderr" "requires 'gpu'"
+  [ -z "$output" ] # nothing ran: no counts on stdout
+  # A task needing more cpus than the node has is named.
+  sed -e 's/^batch: requires/batch: toobig/' -e 's/requires: \[gpu\]/resources: {cpus: 4096}/' \
+    "$SPEC/requires.yaml" >"$SPEC/toobig.yaml"
+  run_cpb run "$SPEC/toobig.yaml"
+  assert_failure 2
+  assert_contains "$stderr" "task 'tasks': needs 4096 cpus, the largest node has"
+  [ -z "$output" ]
   run_cpb run "$SPEC/bad.yaml"
   assert_failure 2
   assert_contains "$stderr" "bad.yaml:5:3: "
@@ -385,6 +395,18 @@ task_intervals() {
   assert_failure 2
   assert_contains "$stderr" "image 'localhost/cpb-absent:1' is not on node local"
   assert_not_contains "$stderr" "image 'localhost/cpb-absent:1': image"
+  assert_nothing_left
+}
+
+@test "with one slot, the group of higher priority runs first" {
+  run_cpb run -j 1 "$SPEC/priority.yaml"
+  assert_success
+  local order
+  order=$(for f in "$ARCHIVE"/priority/*.json; do
+    sed -e 's/.*"task":"\([^"]*\)".*"started":"\([^"]*\)".*/\2 \1/' "$f"
+    echo
+  done | sort | cut -d' ' -f2 | cut -d- -f1 | uniq | tr '\n' ' ')
+  [ "$order" = "high low " ] || { echo "order: $order" >&2; return 1; }
   assert_nothing_left
 }
 
