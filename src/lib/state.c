@@ -13,10 +13,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The statements planning runs once per task, prepared once per connection: re-preparing
+   them dominated planning a large batch (100,000 tasks: 300,000 prepares). */
+enum stmt_cached
+{
+  STMT_TASK_GET,
+  STMT_TASK_INSERT,
+  STMT_TASK_REQUEUE,
+  STMT_N_
+};
+
 struct cpb_state
 {
   sqlite3 *db;
   int64_t data_version;
+  sqlite3_stmt *cached[STMT_N_];
 };
 
 static const char *const state_names[CPB_STATUS_N] = {
@@ -93,6 +104,29 @@ prepare (cpb_state *st, const char *sql, sqlite3_stmt **ret, cpb_error **err)
     return db_error (st, err, "preparing a statement");
   return 0;
 }
+
+/* The cached statement WHICH of SQL, prepared on first use.  The caller must hold it in a
+   _cleanup_reset_stmt_ variable: reset at scope exit, it keeps no read transaction open. */
+static int
+prepare_cached (cpb_state *st, enum stmt_cached which, const char *sql, sqlite3_stmt **ret,
+                cpb_error **err)
+{
+  if (st->cached[which] == NULL && prepare (st, sql, &st->cached[which], err) < 0)
+    return -1;
+  *ret = st->cached[which];
+  return 0;
+}
+
+static void
+stmt_resetp (sqlite3_stmt **s)
+{
+  if (*s == NULL)
+    return;
+  sqlite3_reset (*s);
+  sqlite3_clear_bindings (*s);
+}
+
+#define _cleanup_reset_stmt_ _cleanup_ (stmt_resetp)
 
 /* Step a statement that returns no rows. */
 static int
@@ -228,6 +262,8 @@ cpb_state_close (cpb_state *st)
 {
   if (st == NULL)
     return;
+  for (int i = 0; i < STMT_N_; i++)
+    sqlite3_finalize (st->cached[i]);
   sqlite3_close_v2 (st->db);
   free (st);
 }
@@ -373,12 +409,13 @@ int
 cpb_state_task_get (cpb_state *st, const char *namespace, const char *batch, const char *name,
                     struct cpb_state_task *ret, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
   int rc;
 
-  if (prepare (st,
-               "SELECT " TASK_COLUMNS " FROM tasks WHERE namespace = ? AND batch = ? AND name = ?",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_TASK_GET,
+                      "SELECT " TASK_COLUMNS
+                      " FROM tasks WHERE namespace = ? AND batch = ? AND name = ?",
+                      &s, err) < 0)
     return -1;
   bind_text (s, 1, namespace);
   bind_text (s, 2, batch);
@@ -395,12 +432,12 @@ cpb_state_task_get (cpb_state *st, const char *namespace, const char *batch, con
 static int
 task_insert (cpb_state *st, struct cpb_state_task *t, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "INSERT INTO tasks (namespace, batch, name, grp, idx, params, key, state, "
-               "priority, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?)",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_TASK_INSERT,
+                      "INSERT INTO tasks (namespace, batch, name, grp, idx, params, key, state, "
+                      "priority, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?, ?)",
+                      &s, err) < 0)
     return -1;
   bind_text (s, 1, t->namespace);
   bind_text (s, 2, t->batch);
@@ -422,13 +459,14 @@ task_insert (cpb_state *st, struct cpb_state_task *t, cpb_error **err)
 static int
 task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_status state, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "UPDATE tasks SET grp = ?, idx = ?, params = ?, key = ?, state = ?, priority = ?, "
-               "attempts = 0, exit_code = -1, node = NULL, container_id = NULL, "
-               "queued_at = ?, started_at = NULL, ended_at = NULL, message = NULL WHERE id = ?",
-               &s, err) < 0)
+  if (prepare_cached (
+          st, STMT_TASK_REQUEUE,
+          "UPDATE tasks SET grp = ?, idx = ?, params = ?, key = ?, state = ?, priority = ?, "
+          "attempts = 0, exit_code = -1, node = NULL, container_id = NULL, "
+          "queued_at = ?, started_at = NULL, ended_at = NULL, message = NULL WHERE id = ?",
+          &s, err) < 0)
     return -1;
   bind_text (s, 1, t->group ? t->group : "");
   sqlite3_bind_int (s, 2, t->index);

@@ -118,6 +118,27 @@ test_external (cpb_state *st, const char *path)
   is_int (counts[CPB_STATUS_QUEUED], 2, "two queued");
 }
 
+/* The per-task statements are prepared once and reused: a lookup that found nothing, one
+   that found a row, and a write by another connection in between must not leave any of
+   them bound, stepped or reading an old snapshot. */
+static void
+test_cached_statements (cpb_state *st, const char *path)
+{
+  _cleanup_state_ cpb_state *other = NULL;
+  _cleanup_error_ cpb_error *err = NULL;
+  size_t changed = 0;
+
+  ok (state_of (st, "no-such-task") == -1, "a lookup of a missing task fails");
+  is_int (plan (st, "c-1", "k1", false, NULL), CPB_PLAN_RUN, "a new task is inserted after it");
+  is_int (state_of (st, "c-1"), CPB_STATUS_QUEUED, "and found by the same lookup again");
+  ok (cpb_state_open (path, &other, &err) == 0, "a second connection");
+  cpb_state_tasks_move (other, "ns", "sweep", "c-1", 1u << CPB_STATUS_QUEUED, CPB_STATUS_HELD, NULL,
+                        &changed, &err);
+  is_int (state_of (st, "c-1"), CPB_STATUS_HELD, "the reused lookup sees the other's write");
+  is_int (plan (st, "c-1", "k2", false, NULL), CPB_PLAN_HELD, "a new key requeues, held");
+  is_int (state_of (other, "c-1"), CPB_STATUS_HELD, "and the other connection reads it");
+}
+
 static void
 test_runs_and_containers (cpb_state *st)
 {
@@ -196,6 +217,7 @@ main (void)
   ok (cpb_state_open (path, &st, &err) == 0, "reopening migrates nothing and works");
   is_int (cpb_state_schema_version (st), 1, "still version 1");
   is_int (state_of (st, "t-0"), CPB_STATUS_QUEUED, "state survives a reopen");
+  test_cached_statements (st, path);
   cpb_state_close (st);
   is_int (cpb_task_status_from_name ("held"), CPB_STATUS_HELD,
           "state names parse case-insensitively");
