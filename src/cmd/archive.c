@@ -125,7 +125,7 @@ parse_args (int argc, char **argv, struct archive_args *a)
           return 1;
         }
       if (c == '?')
-        return cpb_cli_usage_error ("archive", "unknown option");
+        return cpb_cli_bad_option ("archive");
       if (parse_option (c, a, &err) < 0)
         return cpb_cli_usage_error ("archive", "%s", err->msg);
     }

@@ -414,7 +414,7 @@ parse_args (int argc, char **argv, struct args *a)
         fputs (usage, stdout);
         return -1;
       default:
-        return cpb_cli_usage_error ("build", "unknown option");
+        return cpb_cli_bad_option ("build");
       }
   if (optind >= argc)
     return cpb_cli_usage_error ("build", "no spec file given");

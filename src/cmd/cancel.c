@@ -90,7 +90,7 @@ CPB_VERB (cancel)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("cancel", "unknown option");
+        return cpb_cli_bad_option ("cancel");
       }
   if (optind >= argc || argc - optind > 2)
     return cpb_cli_usage_error ("cancel", "expected BATCH [TASK]");

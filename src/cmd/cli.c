@@ -24,16 +24,17 @@ cpb_cli_usage_error (const char *verb, const char *fmt, ...)
 {
   va_list ap;
 
-  /* The verbs say "unknown option" when getopt returned '?': getopt has already printed
-     which option and why (unknown, or missing its argument), so only the hint follows. */
-  if (strcmp (fmt, "unknown option") != 0)
-    {
-      fprintf (stderr, "cpb %s: ", verb);
-      va_start (ap, fmt);
-      vfprintf (stderr, fmt, ap);
-      va_end (ap);
-      fputc ('\n', stderr);
-    }
+  fprintf (stderr, "cpb %s: ", verb);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  return cpb_cli_bad_option (verb);
+}
+
+int
+cpb_cli_bad_option (const char *verb)
+{
   fprintf (stderr, "Try 'cpb %s --help' for more information.\n", verb);
   return CPB_EXIT_USAGE;
 }

@@ -34,6 +34,10 @@ int cpb_cli_report (const char *verb, cpb_error *err);
 /* Print "cpb VERB: MESSAGE" and a pointer to --help for bad usage; returns CPB_EXIT_USAGE. */
 int cpb_cli_usage_error (const char *verb, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
+/* For getopt's '?': getopt has already said which option and why (unknown, or missing its
+   argument), so only the pointer to --help follows.  Returns CPB_EXIT_USAGE. */
+int cpb_cli_bad_option (const char *verb);
+
 /* True when stdout (FD 1) or stderr (FD 2) is a terminal that progress lines may redraw. */
 bool cpb_cli_isatty (int fd);
 

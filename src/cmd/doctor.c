@@ -99,7 +99,7 @@ CPB_VERB (doctor)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("doctor", "unknown option");
+        return cpb_cli_bad_option ("doctor");
       }
   if (optind < argc)
     return cpb_cli_usage_error ("doctor", "unexpected argument '%s'", argv[optind]);

@@ -100,7 +100,7 @@ CPB_VERB (export)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("export", "unknown option");
+        return cpb_cli_bad_option ("export");
       }
   if (optind + 1 != argc)
     return cpb_cli_usage_error ("export",

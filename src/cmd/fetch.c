@@ -134,7 +134,7 @@ parse_args (int argc, char **argv, struct fetch_args *a)
         fputs (usage, stdout);
         return 1;
       default:
-        return cpb_cli_usage_error ("fetch", "unknown option");
+        return cpb_cli_bad_option ("fetch");
       }
   if (optind + 1 != argc)
     return cpb_cli_usage_error ("fetch", "expected one BATCH");

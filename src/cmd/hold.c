@@ -104,7 +104,7 @@ hold_verb (bool hold, int argc, char **argv)
         fputs (hold ? hold_usage : release_usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error (verb, "unknown option");
+        return cpb_cli_bad_option (verb);
       }
   if (optind >= argc)
     return cpb_cli_usage_error (verb, "expected a BATCH");

@@ -68,7 +68,6 @@ print_json_list (struct cpb_podman_image *const *imgs, size_t n)
     {
       const struct cpb_podman_image *img = imgs[i];
       const char *caps = cpb_podman_kv_get (img->labels, img->n_labels, CPB_LABEL_CAPABILITIES);
-      _cleanup_strv_free_ char **capv = NULL;
 
       yajl_gen_map_open (g);
       cpb_json_gen_key_string (g, "name", image_name (img));
@@ -185,7 +184,7 @@ CPB_VERB (images)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("images", "unknown option");
+        return cpb_cli_bad_option ("images");
       }
   if (optind < argc)
     return cpb_cli_usage_error ("images", "unexpected argument '%s'", argv[optind]);

@@ -166,7 +166,7 @@ CPB_VERB (logs)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("logs", "unknown option");
+        return cpb_cli_bad_option ("logs");
       }
   if (argc - optind != 2)
     return cpb_cli_usage_error ("logs", "expected BATCH TASK");

@@ -115,7 +115,7 @@ parse_args (int argc, char **argv, struct run_args *a)
         fputs (usage, stdout);
         return -1 - CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("run", "unknown option");
+        return cpb_cli_bad_option ("run");
       }
   if (optind + 1 != argc)
     return cpb_cli_usage_error ("run", "expected one JOBS.yaml, got %d arguments", argc - optind);

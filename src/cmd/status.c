@@ -277,7 +277,7 @@ CPB_VERB (status)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("status", "unknown option");
+        return cpb_cli_bad_option ("status");
       }
   if (argc - optind > 1)
     return cpb_cli_usage_error ("status", "expected at most one BATCH");

@@ -35,7 +35,7 @@ CPB_VERB (template)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("template", "unknown option");
+        return cpb_cli_bad_option ("template");
       }
   if (optind < argc)
     return cpb_cli_usage_error ("template", "unexpected argument '%s'", argv[optind]);

@@ -30,7 +30,7 @@ CPB_VERB (version)
         fputs (usage, stdout);
         return CPB_EXIT_OK;
       default:
-        return cpb_cli_usage_error ("version", "unknown option");
+        return cpb_cli_bad_option ("version");
       }
 
   if (json)
