@@ -1003,10 +1003,10 @@ tar_helper (const char *helper_path, struct intar *in, cpb_error **err)
   if (fd < 0 || fstat (fd, &sb) < 0)
     return cpb_error_errno (err, errno, "cannot open cpb-helper '%s'", helper_path);
   /* Sticky and world-writable: the report must be writable whatever user the task runs as. */
-  if (tar_dir (in, HELPER_DIR + 1, 01777, err) < 0 ||
-      tar_header (in, HELPER_PATH + 1, AE_IFREG, 0755, sb.st_size, err) < 0)
+  if (tar_dir (in, &HELPER_DIR[1], 01777, err) < 0 ||
+      tar_header (in, &HELPER_PATH[1], AE_IFREG, 0755, sb.st_size, err) < 0)
     return -1;
-  return tar_copy_fd (in, fd, HELPER_PATH + 1, err);
+  return tar_copy_fd (in, fd, &HELPER_PATH[1], err);
 }
 
 /* Write the whole upload for task T into a temporary file; *RET_FD is positioned at 0. */
