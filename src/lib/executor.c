@@ -171,8 +171,12 @@ static int hash_path (cpb_sha256 *h, const char *path, cpb_error **err);
 
 /* A directory's digest covers its entries' names, types and contents, in name order, so
    that a renamed or added file changes the key like an edited one. */
+/* Call FN for every entry of directory PATH but . and .., in name order (so task keys and
+   input tars do not depend on the file system's order), up to the first failure. */
 static int
-hash_dir (cpb_sha256 *h, const char *path, cpb_error **err)
+for_each_entry (const char *path,
+                int (*fn) (void *arg, const char *entry, const char *sub, cpb_error **err),
+                void *arg, cpb_error **err)
 {
   struct dirent **names = NULL;
   int n = scandir (path, &names, NULL, alphasort);
@@ -188,13 +192,27 @@ hash_dir (cpb_sha256 *h, const char *path, cpb_error **err)
         {
           _cleanup_free_ char *sub = cpb_xasprintf ("%s/%s", path, e);
 
-          hash_string (h, "entry", e);
-          rc = hash_path (h, sub, err);
+          rc = fn (arg, e, sub, err);
         }
       free (names[i]);
     }
   free (names);
   return rc;
+}
+
+static int
+hash_entry (void *arg, const char *entry, const char *sub, cpb_error **err)
+{
+  cpb_sha256 *h = arg;
+
+  hash_string (h, "entry", entry);
+  return hash_path (h, sub, err);
+}
+
+static int
+hash_dir (cpb_sha256 *h, const char *path, cpb_error **err)
+{
+  return for_each_entry (path, hash_entry, h, err);
 }
 
 static int
@@ -810,30 +828,27 @@ tar_copy_fd (struct intar *in, int fd, const char *name, cpb_error **err)
 
 static int tar_tree (struct intar *in, const char *path, const char *name, cpb_error **err);
 
+struct tar_walk
+{
+  struct intar *in;
+  const char *name;
+};
+
+static int
+tar_entry (void *arg, const char *entry, const char *sub, cpb_error **err)
+{
+  const struct tar_walk *w = arg;
+  _cleanup_free_ char *subname = cpb_xasprintf ("%s/%s", w->name, entry);
+
+  return tar_tree (w->in, sub, subname, err);
+}
+
 static int
 tar_dir_contents (struct intar *in, const char *path, const char *name, cpb_error **err)
 {
-  struct dirent **names = NULL;
-  int n = scandir (path, &names, NULL, alphasort);
-  int rc = 0;
+  struct tar_walk w = { in, name };
 
-  if (n < 0)
-    return cpb_error_errno (err, errno, "cannot read directory '%s'", path);
-  for (int i = 0; i < n; i++)
-    {
-      const char *e = names[i]->d_name;
-
-      if (rc == 0 && strcmp (e, ".") != 0 && strcmp (e, "..") != 0)
-        {
-          _cleanup_free_ char *sub = cpb_xasprintf ("%s/%s", path, e);
-          _cleanup_free_ char *subname = cpb_xasprintf ("%s/%s", name, e);
-
-          rc = tar_tree (in, sub, subname, err);
-        }
-      free (names[i]);
-    }
-  free (names);
-  return rc;
+  return for_each_entry (path, tar_entry, &w, err);
 }
 
 /* Add host PATH (a file, or a directory with everything below it) as NAME. */
