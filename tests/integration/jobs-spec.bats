@@ -200,6 +200,39 @@ YAML
   [ -z "$output" ]
 }
 
+@test "a directory input arrives whole; a change deep inside it reruns the task" {
+  chmod 0755 "$WORK"
+  mkdir -p tree/sub/deeper
+  echo top > tree/a.txt
+  echo deep > tree/sub/deeper/b.txt
+  cat > jobs.yaml <<'YAML'
+batch: dir-input
+defaults:
+  image: localhost/cpb-busybox:latest
+  timeout: 1m
+inputs:
+  - src: tree
+    dest: data
+outputs: ["listing.txt"]
+tasks:
+  list:
+    - name: walk
+      command: (cd data && find . -type f | sort && cat a.txt sub/deeper/b.txt) > listing.txt
+YAML
+  run_cpb run jobs.yaml
+  assert_success
+  run_cpb fetch dir-input -o out
+  assert_success
+  [ "$(tr '\n' ' ' < out/walk/listing.txt)" = "./a.txt ./sub/deeper/b.txt top deep " ]
+  run_cpb run --dry-run jobs.yaml
+  assert_success
+  assert_contains "$output" "0 to run, 1 up to date"
+  echo deeper > tree/sub/deeper/b.txt
+  run_cpb run --dry-run jobs.yaml
+  assert_success
+  assert_contains "$output" "1 to run, 0 up to date"
+}
+
 @test "specs/jobs.schema.json accepts the template and the example, and flags a typo" {
   python3 -c 'import jsonschema, yaml' 2>/dev/null || skip "python3 jsonschema and yaml modules not installed"
   "$CPB" template > full.yaml
