@@ -2031,16 +2031,35 @@ process_died (struct run *r)
     free (v);
 }
 
+/* The containers on NODE labelled with BATCH, in any state: adoption, the exit backstop and
+   every clean-up start from this list.  Podman filters by one label; callers that care check
+   the namespace with in_namespace(). */
+static int
+list_batch_containers (struct cpb_node *node, const char *batch,
+                       struct cpb_podman_container_list **ret, cpb_error **err)
+{
+  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", batch);
+
+  return cpb_podman_container_list (node->podman, label, ret, err);
+}
+
+static bool
+in_namespace (const struct cpb_podman_container *c, const char *namespace)
+{
+  const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
+
+  return ns && strcmp (ns, namespace) == 0;
+}
+
 /* The backstop for a lost event: the run's containers (its own and adopted ones, all
    labelled with the batch) that have exited. */
 static void
 backstop (struct run *r)
 {
-  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
   _cleanup_error_ cpb_error *err = NULL;
 
-  if (cpb_podman_container_list (r->node->podman, label, &l, &err) < 0)
+  if (list_batch_containers (r->node, r->batch, &l, &err) < 0)
     return;
   for (size_t k = 0; k < l->n; k++)
     {
@@ -2293,7 +2312,6 @@ keep_running (struct run *r, const struct cpb_podman_container *c)
 static int
 adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
 {
-  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
   int64_t pid = 0;
 
@@ -2302,14 +2320,13 @@ adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
   if (pid)
     return cpb_error_set (err, CPB_ERR_INPUT, "batch '%s' is being run by cpb (pid %lld)", r->batch,
                           (long long)pid);
-  if (cpb_podman_container_list (r->node->podman, label, &l, err) < 0)
+  if (list_batch_containers (r->node, r->batch, &l, err) < 0)
     return cpb_error_prefix (err, "listing containers of batch '%s'", r->batch);
   for (size_t k = 0; k < l->n; k++)
     {
       const struct cpb_podman_container *c = &l->containers[k];
-      const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
 
-      if (ns == NULL || strcmp (ns, r->ns) != 0)
+      if (!in_namespace (c, r->ns))
         continue;
       if (keep_running (r, c))
         continue; /* counted once planning knows whether its key still holds */
@@ -2328,18 +2345,16 @@ adopt_leftovers (struct run *r, struct cpb_run_result *ret, cpb_error **err)
 static void
 remove_run_containers (struct run *r)
 {
-  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", r->batch);
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
   _cleanup_error_ cpb_error *err = NULL;
 
-  if (cpb_podman_container_list (r->node->podman, label, &l, &err) < 0)
+  if (list_batch_containers (r->node, r->batch, &l, &err) < 0)
     return;
   for (size_t k = 0; k < l->n; k++)
     {
       const struct cpb_podman_container *c = &l->containers[k];
-      const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
 
-      if (ns && strcmp (ns, r->ns) == 0)
+      if (in_namespace (c, r->ns))
         remove_container (r->node->podman, c->id);
     }
 }
@@ -2571,20 +2586,17 @@ int
 cpb_run_remove_containers (struct cpb_node *node, const char *namespace, const char *batch,
                            const char *task, size_t *ret_n, cpb_error **err)
 {
-  _cleanup_free_ char *label = cpb_xasprintf ("io.cpb.batch=%s", batch);
   _cleanup_podman_container_list_ struct cpb_podman_container_list *l = NULL;
   size_t n = 0;
 
-  if (cpb_podman_container_list (node->podman, label, &l, err) < 0)
+  if (list_batch_containers (node, batch, &l, err) < 0)
     return -1;
   for (size_t k = 0; k < l->n; k++)
     {
       const struct cpb_podman_container *c = &l->containers[k];
-      const char *ns = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.namespace");
       const char *t = cpb_podman_kv_get (c->labels, c->n_labels, "io.cpb.task");
 
-      if (ns == NULL || strcmp (ns, namespace) != 0 ||
-          (task && (t == NULL || strcmp (t, task) != 0)))
+      if (!in_namespace (c, namespace) || (task && (t == NULL || strcmp (t, task) != 0)))
         continue;
       if (cpb_podman_container_remove (node->podman, c->id, true, err) < 0)
         return cpb_error_prefix (err, "removing container of task '%s'", t ? t : "?");
