@@ -2,10 +2,10 @@
    much of it to keep, and whether the tarballs still match their manifests. */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/json.h"
-#include "../lib/paths.h"
-#include "../lib/store.h"
-#include "../lib/xalloc.h"
+#include "json.h"
+#include "paths.h"
+#include "store/store.h"
+#include "xalloc.h"
 
 #include <fnmatch.h>
 #include <getopt.h>

@@ -6,10 +6,10 @@
  */
 #include "config.h"
 #include "cmd.h"
-#include "builder.h"
+#include "build/builder.h"
 #include "buf.h"
 #include "json.h"
-#include "spec_pods.h"
+#include "spec/pods.h"
 #include "xalloc.h"
 
 #include <getopt.h>

@@ -4,10 +4,10 @@
    containers itself. */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/executor.h"
-#include "../lib/paths.h"
-#include "../lib/state.h"
-#include "../lib/xalloc.h"
+#include "run/run.h"
+#include "paths.h"
+#include "state.h"
+#include "xalloc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -41,7 +41,7 @@ cancel_main (const struct cpb_global *g, const char *batch_arg, const char *task
 {
   _cleanup_free_ char *path = NULL, *ns = NULL, *batch = NULL, *def = NULL;
   _cleanup_state_ cpb_state *st = NULL;
-  unsigned from = 1u << CPB_STATUS_QUEUED | 1u << CPB_STATUS_HELD | 1u << CPB_STATUS_RUNNING;
+  unsigned from = 1u << CPB_TASK_QUEUED | 1u << CPB_TASK_HELD | 1u << CPB_TASK_RUNNING;
   size_t changed = 0, removed = 0;
   struct cpb_state_task t = { 0 };
   int64_t pid = 0;
@@ -53,7 +53,7 @@ cancel_main (const struct cpb_global *g, const char *batch_arg, const char *task
   if (task && cpb_state_task_get (st, ns, batch, task, &t, err) < 0)
     return -1;
   cpb_state_task_clear (&t);
-  if (cpb_state_tasks_move (st, ns, batch, task, from, CPB_STATUS_CANCELLED, "cancelled by user",
+  if (cpb_state_tasks_move (st, ns, batch, task, from, CPB_TASK_CANCELLED, "cancelled by user",
                             &changed, err) < 0 ||
       cpb_state_run_live (st, ns, batch, &pid, err) < 0)
     return -1;

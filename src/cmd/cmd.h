@@ -8,8 +8,8 @@
 #define CPB_CMD_H
 
 #include <stdbool.h>
-#include "../lib/error.h"
-#include "../lib/podman.h"
+#include "error.h"
+#include "podman/podman.h"
 
 /* Options given before the verb (or in the environment) that any verb may use. */
 struct cpb_global

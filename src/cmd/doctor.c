@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../lib/doctor.h"
-#include "../lib/json.h"
+#include "doctor.h"
+#include "json.h"
 
 static const char usage[] =
     "Usage: cpb doctor [--json] [--local]\n"

@@ -7,7 +7,7 @@
  */
 #include "config.h"
 #include "cmd.h"
-#include "podman.h"
+#include "podman/podman.h"
 #include "xalloc.h"
 
 #include <fcntl.h>

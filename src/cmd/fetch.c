@@ -3,10 +3,10 @@
    extraction runs in the sandbox (store.h, cpb_store_extract). */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/json.h"
-#include "../lib/paths.h"
-#include "../lib/store.h"
-#include "../lib/xalloc.h"
+#include "json.h"
+#include "paths.h"
+#include "store/store.h"
+#include "xalloc.h"
 
 #include <fnmatch.h>
 #include <getopt.h>
@@ -67,7 +67,7 @@ static int
 parse_state (const char *name)
 {
   for (int st = CPB_TASK_DONE; st <= CPB_TASK_CANCELLED; st++)
-    if (strcmp (name, cpb_task_state_name (st)) == 0)
+    if (strcmp (name, cpb_task_state_word (st)) == 0)
       return st;
   return -1;
 }
@@ -172,13 +172,13 @@ fetch_task (const struct fetch_args *a, const char *root, const char *ns,
     {
       yajl_gen_map_open (g);
       cpb_json_gen_key_string (g, "task", m->task);
-      cpb_json_gen_key_string (g, "state", cpb_task_state_name (m->state));
+      cpb_json_gen_key_string (g, "state", cpb_task_state_word (m->state));
       cpb_json_gen_key_int (g, "files", r < 0 ? 0 : (int64_t)files);
       cpb_json_gen_key_string (g, "error", r < 0 ? err->msg : NULL);
       yajl_gen_map_close (g);
     }
   else if (r == 0)
-    printf ("%s\t%s\t%zu files\t%s/%s\n", m->task, cpb_task_state_name (m->state), files, a->output,
+    printf ("%s\t%s\t%zu files\t%s/%s\n", m->task, cpb_task_state_word (m->state), files, a->output,
             m->task);
   if (r < 0)
     cpb_cli_report ("fetch", err);

@@ -3,9 +3,9 @@
    scheduling rounds, and a later run keeps held tasks held. */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/paths.h"
-#include "../lib/state.h"
-#include "../lib/xalloc.h"
+#include "paths.h"
+#include "state.h"
+#include "xalloc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@ static const char release_usage[] =
 /* Move one named task, saying why not when it is in another state. */
 static int
 move_one (cpb_state *st, const char *ns, const char *batch, const char *task,
-          enum cpb_task_status from, enum cpb_task_status to, size_t *changed, cpb_error **err)
+          enum cpb_task_state from, enum cpb_task_state to, size_t *changed, cpb_error **err)
 {
   struct cpb_state_task t = { 0 };
   size_t n = 0;
@@ -42,7 +42,7 @@ move_one (cpb_state *st, const char *ns, const char *batch, const char *task,
     return -1;
   if (t.state != from)
     rc = cpb_error_set (err, CPB_ERR_FAILED, "task '%s' is %s, not %s", task,
-                        cpb_task_status_name (t.state), cpb_task_status_name (from));
+                        cpb_task_state_name (t.state), cpb_task_state_name (from));
   else if (cpb_state_tasks_move (st, ns, batch, task, 1u << from, to, NULL, &n, err) < 0)
     rc = -1;
   *changed += n;
@@ -55,17 +55,17 @@ hold_main (bool hold, char **args, int n_args, const char *ns_opt, cpb_error **e
 {
   _cleanup_free_ char *path = NULL, *ns = NULL, *batch = NULL, *def = NULL;
   _cleanup_state_ cpb_state *st = NULL;
-  enum cpb_task_status from = hold ? CPB_STATUS_QUEUED : CPB_STATUS_HELD;
-  enum cpb_task_status to = hold ? CPB_STATUS_HELD : CPB_STATUS_QUEUED;
-  size_t changed = 0, counts[CPB_STATUS_N];
+  enum cpb_task_state from = hold ? CPB_TASK_QUEUED : CPB_TASK_HELD;
+  enum cpb_task_state to = hold ? CPB_TASK_HELD : CPB_TASK_QUEUED;
+  size_t changed = 0, counts[CPB_TASK_N];
 
   def = ns_opt ? cpb_xstrdup (ns_opt) : cpb_default_namespace ();
   if (cpb_state_parse_batch (args[0], def, &ns, &batch, err) < 0 ||
       (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0 ||
       cpb_state_counts (st, ns, batch, counts, err) < 0)
     return -1;
-  if (counts[CPB_STATUS_QUEUED] + counts[CPB_STATUS_HELD] + counts[CPB_STATUS_DONE] +
-          counts[CPB_STATUS_RUNNING] + counts[CPB_STATUS_FAILED] + counts[CPB_STATUS_CANCELLED] ==
+  if (counts[CPB_TASK_QUEUED] + counts[CPB_TASK_HELD] + counts[CPB_TASK_DONE] +
+          counts[CPB_TASK_RUNNING] + counts[CPB_TASK_FAILED] + counts[CPB_TASK_CANCELLED] ==
       0)
     return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no batch '%s/%s' in the state database", ns,
                           batch);

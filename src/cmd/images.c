@@ -5,9 +5,9 @@
  */
 #include "config.h"
 #include "cmd.h"
-#include "builder.h"
+#include "build/builder.h"
 #include "json.h"
-#include "podman.h"
+#include "podman/podman.h"
 #include "xalloc.h"
 
 #include <getopt.h>

@@ -2,12 +2,12 @@
    stderr: from its running container (followed with -f), or from its archive once it ended. */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/paths.h"
-#include "../lib/helper_locate.h"
-#include "../lib/podman.h"
-#include "../lib/state.h"
-#include "../lib/store.h"
-#include "../lib/xalloc.h"
+#include "paths.h"
+#include "helper-host.h"
+#include "podman/podman.h"
+#include "state.h"
+#include "store/store.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -128,13 +128,13 @@ logs_main (const struct cpb_global *g, const char *batch_arg, const char *task, 
       (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0 ||
       cpb_state_task_get (st, ns, batch, task, &t, err) < 0)
     return -1;
-  if (t.state == CPB_STATUS_RUNNING && t.container_id)
+  if (t.state == CPB_TASK_RUNNING && t.container_id)
     rc = logs_running (g, t.container_id, follow, err);
   else if (t.archive_path)
     rc = logs_archived (t.archive_path, task, err);
   else
     rc = cpb_error_set (err, CPB_ERR_NOT_FOUND, "task '%s' has no logs yet (%s)", task,
-                        cpb_task_status_name (t.state));
+                        cpb_task_state_name (t.state));
   cpb_state_task_clear (&t);
   return rc;
 }

@@ -3,11 +3,11 @@
    again only runs what is not done. */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/executor.h"
-#include "../lib/helper_locate.h"
-#include "../lib/json.h"
-#include "../lib/paths.h"
-#include "../lib/xalloc.h"
+#include "run/run.h"
+#include "helper-host.h"
+#include "json.h"
+#include "paths.h"
+#include "xalloc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -187,8 +187,8 @@ print_result_json (const struct cpb_run_result *res, const cpb_error *err)
   cpb_json_gen_key_string (g, "batch", res->batch);
   cpb_json_gen_key (g, "counts");
   yajl_gen_map_open (g);
-  for (int s = 0; s < CPB_STATUS_N; s++)
-    cpb_json_gen_key_int (g, cpb_task_status_name (s), (int64_t)res->counts[s]);
+  for (int s = 0; s < CPB_TASK_N; s++)
+    cpb_json_gen_key_int (g, cpb_task_state_name (s), (int64_t)res->counts[s]);
   yajl_gen_map_close (g);
   cpb_json_gen_key_int (g, "adopted", (int64_t)res->adopted);
   cpb_json_gen_key_int (g, "removed", (int64_t)res->removed);
@@ -207,8 +207,8 @@ print_result_text (const struct cpb_run_result *res)
     fprintf (stderr, "cpb run: a killed run left %zu containers: %zu adopted, %zu removed\n",
              res->adopted + res->removed, res->adopted, res->removed);
   printf ("%s/%s: %zu done, %zu failed, %zu cancelled, %zu held\n", res->namespace, res->batch,
-          res->counts[CPB_STATUS_DONE], res->counts[CPB_STATUS_FAILED],
-          res->counts[CPB_STATUS_CANCELLED], res->counts[CPB_STATUS_HELD]);
+          res->counts[CPB_TASK_DONE], res->counts[CPB_TASK_FAILED],
+          res->counts[CPB_TASK_CANCELLED], res->counts[CPB_TASK_HELD]);
 }
 
 static int

@@ -2,11 +2,11 @@
    needed): counts per state and a row per task, or one line per batch without BATCH. */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/json.h"
-#include "../lib/paths.h"
-#include "../lib/state.h"
-#include "../lib/store.h"
-#include "../lib/xalloc.h"
+#include "json.h"
+#include "paths.h"
+#include "state.h"
+#include "store/store.h"
+#include "xalloc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -25,12 +25,12 @@ static const char usage[] =
     "  -h, --help      show this help\n";
 
 static void
-gen_counts (yajl_gen g, const size_t counts[CPB_STATUS_N])
+gen_counts (yajl_gen g, const size_t counts[CPB_TASK_N])
 {
   cpb_json_gen_key (g, "counts");
   yajl_gen_map_open (g);
-  for (int s = 0; s < CPB_STATUS_N; s++)
-    cpb_json_gen_key_int (g, cpb_task_status_name (s), (int64_t)counts[s]);
+  for (int s = 0; s < CPB_TASK_N; s++)
+    cpb_json_gen_key_int (g, cpb_task_state_name (s), (int64_t)counts[s]);
   yajl_gen_map_close (g);
 }
 
@@ -86,7 +86,7 @@ gen_task (yajl_gen g, const struct cpb_state_task *t)
   cpb_json_gen_key_string (g, "name", t->name);
   cpb_json_gen_key_string (g, "group", t->group);
   cpb_json_gen_key_int (g, "index", t->index);
-  cpb_json_gen_key_string (g, "state", cpb_task_status_name (t->state));
+  cpb_json_gen_key_string (g, "state", cpb_task_state_name (t->state));
   cpb_json_gen_key_int (g, "attempts", t->attempts);
   cpb_json_gen_key (g, "exit_code");
   if (t->exit_code >= 0)
@@ -120,7 +120,7 @@ print_json (yajl_gen g)
 static void
 elapsed (char *buf, size_t size, const struct cpb_state_task *t)
 {
-  int64_t end = t->ended_at ? t->ended_at : (t->state == CPB_STATUS_RUNNING ? time (NULL) : 0);
+  int64_t end = t->ended_at ? t->ended_at : (t->state == CPB_TASK_RUNNING ? time (NULL) : 0);
 
   if (t->started_at == 0 || end < t->started_at)
     snprintf (buf, size, "-");
@@ -129,14 +129,14 @@ elapsed (char *buf, size_t size, const struct cpb_state_task *t)
 }
 
 static void
-print_batch_text (const char *ns, const char *batch, const size_t counts[CPB_STATUS_N],
+print_batch_text (const char *ns, const char *batch, const size_t counts[CPB_TASK_N],
                   const struct cpb_state_task *v, size_t n)
 {
   printf ("%s/%s: %zu tasks: %zu done, %zu running, %zu queued, %zu held, %zu failed, "
           "%zu cancelled\n",
-          ns, batch, n, counts[CPB_STATUS_DONE], counts[CPB_STATUS_RUNNING],
-          counts[CPB_STATUS_QUEUED], counts[CPB_STATUS_HELD], counts[CPB_STATUS_FAILED],
-          counts[CPB_STATUS_CANCELLED]);
+          ns, batch, n, counts[CPB_TASK_DONE], counts[CPB_TASK_RUNNING],
+          counts[CPB_TASK_QUEUED], counts[CPB_TASK_HELD], counts[CPB_TASK_FAILED],
+          counts[CPB_TASK_CANCELLED]);
   printf ("%-24s %-10s %-8s %-5s %-7s %-7s %-8s %s\n", "TASK", "STATE", "ATTEMPTS", "EXIT",
           "TIME", "CPU", "MAXRSS", "MESSAGE");
   for (size_t i = 0; i < n; i++)
@@ -153,7 +153,7 @@ print_batch_text (const char *ns, const char *batch, const size_t counts[CPB_STA
           snprintf (rss_s, sizeof rss_s, "%.1fM", (double)m->max_rss_kib / 1024.0);
         }
       printf ("%-24s %-10s %-8d %-5s %-7s %-7s %-8s %s%s\n", v[i].name,
-              cpb_task_status_name (v[i].state), v[i].attempts, exit_s, time_s, cpu_s, rss_s,
+              cpb_task_state_name (v[i].state), v[i].attempts, exit_s, time_s, cpu_s, rss_s,
               m && m->timed_out ? "timed out; " : "", v[i].message ? v[i].message : "");
     }
 }
@@ -162,7 +162,7 @@ static int
 show_batch (cpb_state *st, const char *ns, const char *batch, bool json, cpb_error **err)
 {
   struct cpb_state_task *v = NULL;
-  size_t n = 0, counts[CPB_STATUS_N];
+  size_t n = 0, counts[CPB_TASK_N];
 
   if (cpb_state_tasks_list (st, ns, batch, &v, &n, err) < 0 ||
       cpb_state_counts (st, ns, batch, counts, err) < 0)
@@ -210,14 +210,14 @@ show_all (cpb_state *st, const char *ns, bool json, cpb_error **err)
     {
       _cleanup_free_ char *bns = cpb_xstrndup (*b, strcspn (*b, "/"));
       const char *name = *b + strlen (bns) + 1;
-      size_t counts[CPB_STATUS_N];
+      size_t counts[CPB_TASK_N];
 
       if (cpb_state_counts (st, bns, name, counts, err) < 0)
         return -1;
       if (!json)
         printf ("%-32s %zu done, %zu running, %zu queued, %zu held, %zu failed, %zu cancelled\n",
-                *b, counts[CPB_STATUS_DONE], counts[CPB_STATUS_RUNNING], counts[CPB_STATUS_QUEUED],
-                counts[CPB_STATUS_HELD], counts[CPB_STATUS_FAILED], counts[CPB_STATUS_CANCELLED]);
+                *b, counts[CPB_TASK_DONE], counts[CPB_TASK_RUNNING], counts[CPB_TASK_QUEUED],
+                counts[CPB_TASK_HELD], counts[CPB_TASK_FAILED], counts[CPB_TASK_CANCELLED]);
       yajl_gen_map_open (g);
       cpb_json_gen_key_string (g, "namespace", bns);
       cpb_json_gen_key_string (g, "batch", name);

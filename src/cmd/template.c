@@ -1,7 +1,7 @@
 /* template.c: `cpb template` prints a commented jobs.yaml to start a workload from. */
 #include "config.h"
 #include "cmd.h"
-#include "../lib/spec_jobs.h"
+#include "spec/jobs.h"
 
 #include <getopt.h>
 #include <stdio.h>

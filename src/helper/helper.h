@@ -12,16 +12,9 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#include "profile.h"
+#include "protocol.h"
+#include "seccomp-profile.h"
 
-/* The helper's own exit codes, next to the task's (docs/helper.md, "Exit codes"). */
-enum
-{
-  HELPER_EXIT_TIMEOUT = 124,
-  HELPER_EXIT_FAILED = 125,
-  HELPER_EXIT_CANNOT_EXEC = 126,
-  HELPER_EXIT_NOT_FOUND = 127,
-};
 
 struct helper_opts
 {

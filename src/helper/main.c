@@ -142,14 +142,14 @@ static int
 exit_status (const struct helper_result *res)
 {
   if (res->helper_error[0])
-    return HELPER_EXIT_FAILED;
+    return CPB_HELPER_EXIT_FAILED;
   if (res->exec_errno)
-    return res->exec_errno == ENOENT ? HELPER_EXIT_NOT_FOUND : HELPER_EXIT_CANNOT_EXEC;
+    return res->exec_errno == ENOENT ? CPB_HELPER_EXIT_NOT_FOUND : CPB_HELPER_EXIT_CANNOT_EXEC;
   if (res->timed_out)
-    return HELPER_EXIT_TIMEOUT;
+    return CPB_HELPER_EXIT_TIMEOUT;
   if (res->signal > 0)
     return 128 + res->signal;
-  return res->exit_code >= 0 ? res->exit_code : HELPER_EXIT_FAILED;
+  return res->exit_code >= 0 ? res->exit_code : CPB_HELPER_EXIT_FAILED;
 }
 
 static int
@@ -190,7 +190,7 @@ main (int argc, char **argv)
   if (parse_args (argc, argv, &opts, deny, &err) < 0)
     {
       fprintf (stderr, "cpb-helper: %s\n", err->msg);
-      return HELPER_EXIT_FAILED;
+      return CPB_HELPER_EXIT_FAILED;
     }
   if (run (&opts, &res, &err) < 0 && res.exec_errno == 0)
     snprintf (res.helper_error, sizeof res.helper_error, "%s", err->msg);

@@ -4,8 +4,7 @@
  */
 #include "config.h"
 #include "helper.h"
-#include "../lib/xalloc.h"
-#include "../lib/helper_locate.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>

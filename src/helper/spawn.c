@@ -7,7 +7,7 @@
  */
 #include "config.h"
 #include "helper.h"
-#include "../lib/xalloc.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,8 +138,8 @@ static void __attribute__ ((noreturn)) child_fail (int status_fd, int stage, int
     {
       /* nothing left to tell anyone */
     }
-  _exit (stage == CHILD_EXEC ? (err == ENOENT ? HELPER_EXIT_NOT_FOUND : HELPER_EXIT_CANNOT_EXEC)
-                             : HELPER_EXIT_FAILED);
+  _exit (stage == CHILD_EXEC ? (err == ENOENT ? CPB_HELPER_EXIT_NOT_FOUND : CPB_HELPER_EXIT_CANNOT_EXEC)
+                             : CPB_HELPER_EXIT_FAILED);
 }
 
 /* Load CTX; if the kernel refuses a listener (none there, or one already in an outer

@@ -16,7 +16,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
-#include "podman.h"
+#include "podman/podman.h"
 #include "xalloc.h"
 
 /* Images routinely hold files owned by ids up to 65535 (nobody, nogroup): a smaller range

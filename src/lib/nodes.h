@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "error.h"
-#include "podman.h"
+#include "podman/podman.h"
 
 struct cpb_node
 {

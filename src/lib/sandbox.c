@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../helper/profile.h"
+#include "seccomp-profile.h"
 
 /* Refused in the child, and why: exec would leave the parser's confinement for any binary
    on the host; sockets would reach the network or local daemons; ptrace and process_vm_*

@@ -30,10 +30,6 @@ struct cpb_state
   sqlite3_stmt *cached[STMT_N_];
 };
 
-static const char *const state_names[CPB_STATUS_N] = {
-  "QUEUED", "HELD", "RUNNING", "DONE", "FAILED", "CANCELLED",
-};
-
 /* Each entry takes the schema from version i to i + 1; never edit one that has shipped,
    append a new one. */
 static const char *const migrations[] = {
@@ -58,23 +54,6 @@ static const char *const migrations[] = {
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
-
-const char *
-cpb_task_status_name (enum cpb_task_status s)
-{
-  if ((int)s < 0 || s >= CPB_STATUS_N)
-    return "UNKNOWN";
-  return state_names[s];
-}
-
-int
-cpb_task_status_from_name (const char *name)
-{
-  for (int i = 0; i < CPB_STATUS_N; i++)
-    if (name && strcasecmp (name, state_names[i]) == 0)
-      return i;
-  return -1;
-}
 
 static int
 db_error (cpb_state *st, cpb_error **err, const char *what)
@@ -389,8 +368,8 @@ read_task_row (sqlite3_stmt *s, struct cpb_state_task *t)
   t->index = sqlite3_column_int (s, 5);
   t->params_json = column_strdup (s, 6);
   t->key = column_strdup (s, 7);
-  st = cpb_task_status_from_name ((const char *)sqlite3_column_text (s, 8));
-  t->state = st < 0 ? CPB_STATUS_FAILED : (enum cpb_task_status)st;
+  st = cpb_task_state_from_name ((const char *)sqlite3_column_text (s, 8));
+  t->state = st < 0 ? CPB_TASK_FAILED : (enum cpb_task_state)st;
   t->priority = sqlite3_column_int (s, 9);
   t->attempts = sqlite3_column_int (s, 10);
   t->exit_code = sqlite3_column_int (s, 11);
@@ -451,13 +430,13 @@ task_insert (cpb_state *st, struct cpb_state_task *t, cpb_error **err)
   if (step_done (st, s, err) < 0)
     return -1;
   t->id = sqlite3_last_insert_rowid (st->db);
-  t->state = CPB_STATUS_QUEUED;
+  t->state = CPB_TASK_QUEUED;
   return 0;
 }
 
 /* Queue an existing task again for this run, with what the spec says now. */
 static int
-task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_status state, cpb_error **err)
+task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_state state, cpb_error **err)
 {
   _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
@@ -472,7 +451,7 @@ task_requeue (cpb_state *st, struct cpb_state_task *t, enum cpb_task_status stat
   sqlite3_bind_int (s, 2, t->index);
   bind_text (s, 3, t->params_json);
   bind_text (s, 4, t->key);
-  bind_text (s, 5, cpb_task_status_name (state));
+  bind_text (s, 5, cpb_task_state_name (state));
   sqlite3_bind_int (s, 6, t->priority);
   sqlite3_bind_int64 (s, 7, now_seconds ());
   sqlite3_bind_int64 (s, 8, t->id);
@@ -504,16 +483,16 @@ cpb_state_task_plan (cpb_state *st, struct cpb_state_task *t, bool force,
     }
 
   t->id = old.id;
-  if (old.state == CPB_STATUS_DONE && !force && old.key && t->key && strcmp (old.key, t->key) == 0)
+  if (old.state == CPB_TASK_DONE && !force && old.key && t->key && strcmp (old.key, t->key) == 0)
     {
-      t->state = CPB_STATUS_DONE;
+      t->state = CPB_TASK_DONE;
       *ret_action = CPB_PLAN_SKIP;
       cpb_state_task_clear (&old);
       return 0;
     }
   rc =
-      task_requeue (st, t, old.state == CPB_STATUS_HELD ? CPB_STATUS_HELD : CPB_STATUS_QUEUED, err);
-  *ret_action = old.state == CPB_STATUS_HELD ? CPB_PLAN_HELD : CPB_PLAN_RUN;
+      task_requeue (st, t, old.state == CPB_TASK_HELD ? CPB_TASK_HELD : CPB_TASK_QUEUED, err);
+  *ret_action = old.state == CPB_TASK_HELD ? CPB_PLAN_HELD : CPB_PLAN_RUN;
   cpb_state_task_clear (&old);
   return rc;
 }
@@ -639,7 +618,7 @@ cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int
 }
 
 static int
-attempt_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_code,
+attempt_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
                 const char *message, cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
@@ -652,7 +631,7 @@ attempt_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_
     return -1;
   sqlite3_bind_int64 (s, 1, now_seconds ());
   sqlite3_bind_int (s, 2, exit_code);
-  bind_text (s, 3, cpb_task_status_name (state));
+  bind_text (s, 3, cpb_task_state_name (state));
   bind_text (s, 4, message);
   sqlite3_bind_int64 (s, 5, id);
   return step_done (st, s, err);
@@ -683,7 +662,7 @@ keep_cancelled_outcome (cpb_state *st, int64_t id, int exit_code, const char *ar
 }
 
 int
-cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_code,
+cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
                        const char *archive_path, const char *helper_json, const char *message,
                        cpb_error **err)
 {
@@ -697,7 +676,7 @@ cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, in
                "container_id = NULL WHERE id = ? AND state = 'RUNNING'",
                &s, err) < 0)
     return -1;
-  bind_text (s, 1, cpb_task_status_name (state));
+  bind_text (s, 1, cpb_task_state_name (state));
   sqlite3_bind_int (s, 2, exit_code);
   sqlite3_bind_int64 (s, 3, now_seconds ());
   bind_text (s, 4, archive_path);
@@ -712,7 +691,7 @@ cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, in
 }
 
 int
-cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_status state, const char *message,
+cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_state state, const char *message,
                     cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
@@ -720,7 +699,7 @@ cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_status state, const
   if (prepare (st, "UPDATE tasks SET state = ?, message = ?, container_id = NULL WHERE id = ?", &s,
                err) < 0)
     return -1;
-  bind_text (s, 1, cpb_task_status_name (state));
+  bind_text (s, 1, cpb_task_state_name (state));
   bind_text (s, 2, message);
   sqlite3_bind_int64 (s, 3, id);
   return step_done (st, s, err);
@@ -728,16 +707,16 @@ cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_status state, const
 
 int
 cpb_state_tasks_move (cpb_state *st, const char *namespace, const char *batch, const char *task,
-                      unsigned from_mask, enum cpb_task_status to, const char *message,
+                      unsigned from_mask, enum cpb_task_state to, const char *message,
                       size_t *ret_changed, cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   _cleanup_free_ char *sql = NULL;
   cpb_buf in = CPB_BUF_INIT;
 
-  for (int i = 0; i < CPB_STATUS_N; i++)
+  for (int i = 0; i < CPB_TASK_N; i++)
     if (from_mask & (1u << i))
-      cpb_buf_printf (&in, "%s'%s'", in.len ? ", " : "", state_names[i]);
+      cpb_buf_printf (&in, "%s'%s'", in.len ? ", " : "", cpb_task_state_name (i));
   if (in.len == 0)
     cpb_buf_puts (&in, "''");
   sql = cpb_xasprintf ("UPDATE tasks SET state = ?, message = ? WHERE namespace = ? AND "
@@ -746,7 +725,7 @@ cpb_state_tasks_move (cpb_state *st, const char *namespace, const char *batch, c
   cpb_buf_free (&in);
   if (prepare (st, sql, &s, err) < 0)
     return -1;
-  bind_text (s, 1, cpb_task_status_name (to));
+  bind_text (s, 1, cpb_task_state_name (to));
   bind_text (s, 2, message);
   bind_text (s, 3, namespace);
   bind_text (s, 4, batch);
@@ -795,12 +774,12 @@ cpb_state_tasks_list (cpb_state *st, const char *namespace, const char *batch,
 
 int
 cpb_state_counts (cpb_state *st, const char *namespace, const char *batch,
-                  size_t counts[CPB_STATUS_N], cpb_error **err)
+                  size_t counts[CPB_TASK_N], cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   int rc;
 
-  memset (counts, 0, CPB_STATUS_N * sizeof counts[0]);
+  memset (counts, 0, CPB_TASK_N * sizeof counts[0]);
   if (prepare (st,
                "SELECT state, count(*) FROM tasks WHERE namespace = ? AND batch = ? "
                "GROUP BY state",
@@ -810,7 +789,7 @@ cpb_state_counts (cpb_state *st, const char *namespace, const char *batch,
   bind_text (s, 2, batch);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
     {
-      int i = cpb_task_status_from_name ((const char *)sqlite3_column_text (s, 0));
+      int i = cpb_task_state_from_name ((const char *)sqlite3_column_text (s, 0));
 
       if (i >= 0)
         counts[i] = (size_t)sqlite3_column_int64 (s, 1);

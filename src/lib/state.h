@@ -18,22 +18,7 @@
 #include <stdint.h>
 #include <sqlite3.h>
 #include "error.h"
-
-enum cpb_task_status
-{
-  CPB_STATUS_QUEUED = 0,
-  CPB_STATUS_HELD,
-  CPB_STATUS_RUNNING,
-  CPB_STATUS_DONE,
-  CPB_STATUS_FAILED,
-  CPB_STATUS_CANCELLED,
-  CPB_STATUS_N
-};
-
-/* "QUEUED", "HELD", ... as stored in the database and shown to users. */
-const char *cpb_task_status_name (enum cpb_task_status s);
-/* The state named NAME (case-insensitive); -1 if none. */
-int cpb_task_status_from_name (const char *name);
+#include "task-state.h"
 
 /* One row of the tasks table.  Strings are owned by the row (cpb_state_task_clear). */
 struct cpb_state_task
@@ -46,7 +31,7 @@ struct cpb_state_task
   int index;
   char *params_json;
   char *key; /* SHA-256 of what decides the result: image ID, command, env, inputs */
-  enum cpb_task_status state;
+  enum cpb_task_state state;
   int priority;
   int attempts;
   int exit_code; /* -1 until the task has exited */
@@ -118,18 +103,18 @@ int cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch,
 /* RUNNING -> STATE (DONE, FAILED, QUEUED for a retry, CANCELLED) with the attempt's outcome.
    Returns 1 if done, 0 if the task was no longer RUNNING (cancelled meanwhile: the
    attempt is still recorded). ARCHIVE_PATH, HELPER_JSON and MESSAGE may be NULL. */
-int cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_status state, int exit_code,
+int cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
                            const char *archive_path, const char *helper_json, const char *message,
                            cpb_error **err);
 
 /* Set the state of a task unconditionally (planning-time refusals, dependency failures). */
-int cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_status state, const char *message,
+int cpb_state_task_set (cpb_state *st, int64_t id, enum cpb_task_state state, const char *message,
                         cpb_error **err);
 
 /* For cpb hold/release/cancel: move the tasks of NAMESPACE/BATCH (only TASK if not NULL)
    whose state is in FROM_MASK (bits 1 << state) to TO.  *RET_CHANGED counts them. */
 int cpb_state_tasks_move (cpb_state *st, const char *namespace, const char *batch, const char *task,
-                          unsigned from_mask, enum cpb_task_status to, const char *message,
+                          unsigned from_mask, enum cpb_task_state to, const char *message,
                           size_t *ret_changed, cpb_error **err);
 
 /* One task by name; CPB_ERR_NOT_FOUND if there is none. */
@@ -140,9 +125,9 @@ int cpb_state_task_get (cpb_state *st, const char *namespace, const char *batch,
 int cpb_state_tasks_list (cpb_state *st, const char *namespace, const char *batch,
                           struct cpb_state_task **ret, size_t *ret_n, cpb_error **err);
 
-/* Per-state counts of NAMESPACE/BATCH, COUNTS indexed by enum cpb_task_status. */
+/* Per-state counts of NAMESPACE/BATCH, COUNTS indexed by enum cpb_task_state. */
 int cpb_state_counts (cpb_state *st, const char *namespace, const char *batch,
-                      size_t counts[CPB_STATUS_N], cpb_error **err);
+                      size_t counts[CPB_TASK_N], cpb_error **err);
 
 /* The batches of NAMESPACE (all namespaces if NULL) as "namespace/batch" strings, sorted. */
 int cpb_state_batches (cpb_state *st, const char *namespace, char ***ret, cpb_error **err);

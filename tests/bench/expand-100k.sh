@@ -20,7 +20,7 @@ build=$(cd "${1:-$src/build}" && pwd)
 work=$(mktemp -d /tmp/cpb-expand-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 
-cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$build" -I"$src/src/lib" \
+cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$build" -I"$src/src/lib" -I"$src/src/basic" -I"$src/src" \
   "$src/tests/bench/expand-bench.c" "$build/src/lib/libcpb.a" \
   $(pkg-config --libs libcurl yajl yaml-0.1 libarchive libseccomp sqlite3 libcrypto) \
   -lpthread -lm -o "$work/expand-bench"

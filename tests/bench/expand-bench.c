@@ -9,7 +9,7 @@
  * writes tasks to its database one by one would do.
  */
 #include "config.h"
-#include "spec_jobs.h"
+#include "spec/jobs.h"
 #include "xalloc.h"
 
 #include <stdio.h>

@@ -6,8 +6,8 @@
  * rendered file breaks that promise, or when a refusal is not a CPB_ERR_INPUT error.
  */
 #include "config.h"
-#include "containerfile.h"
-#include "spec_pods.h"
+#include "build/containerfile.h"
+#include "spec/pods.h"
 
 #include <stdint.h>
 #include <stdlib.h>

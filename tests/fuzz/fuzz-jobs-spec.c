@@ -7,8 +7,8 @@
  * and settings.
  */
 #include "config.h"
-#include "expand.h"
-#include "spec_jobs.h"
+#include "spec/expand.h"
+#include "spec/jobs.h"
 
 #include <stdint.h>
 #include <stdlib.h>

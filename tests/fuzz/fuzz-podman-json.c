@@ -5,7 +5,7 @@
  * each returns 0 with its result set or -1 with an error message, never both or neither.
  */
 #include "config.h"
-#include "podman.h"
+#include "podman/podman.h"
 
 #include <stdint.h>
 #include <stdlib.h>

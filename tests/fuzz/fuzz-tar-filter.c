@@ -6,7 +6,7 @@
  * the input could justify being kept.
  */
 #include "config.h"
-#include "store.h"
+#include "store/store.h"
 
 #include <stdint.h>
 #include <stdlib.h>

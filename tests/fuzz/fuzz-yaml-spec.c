@@ -6,8 +6,8 @@
  * NULLs where the header promises values and whose build order covers every image.
  */
 #include "config.h"
-#include "spec_pods.h"
-#include "yamlnode.h"
+#include "spec/pods.h"
+#include "spec/yamlnode.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  * The URL comes from CPB_PODMAN_URL (unset: discovery, possibly the embedded service).
  */
 #include "config.h"
-#include "podman.h"
+#include "podman/podman.h"
 #include "buf.h"
 #include "xalloc.h"
 

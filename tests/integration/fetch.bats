@@ -7,7 +7,7 @@ load helpers
 build_mkarchive() {
   local build=${CPB_BUILD_DIR:-$CPB_SRC/build}
   MKARCHIVE=$CPB_TEST_SVC/mkarchive
-  local args=(-std=gnu11 -D_GNU_SOURCE -I"$build" -I"$CPB_SRC/src/lib" $(pkg-config --cflags yajl)
+  local args=(-std=gnu11 -D_GNU_SOURCE -I"$build" -I"$CPB_SRC/src/lib" -I"$CPB_SRC/src/basic" -I"$CPB_SRC/src" $(pkg-config --cflags yajl)
               "$CPB_SRC/tests/integration/mkarchive.c" "$build/src/lib/libcpb.a"
               $(pkg-config --libs libcurl yajl yaml-0.1 libarchive libseccomp sqlite3 libcrypto)
               -lpthread -lm -o "$MKARCHIVE")

@@ -7,7 +7,7 @@
  * fetch.bats compiles it against the build's libcpb.a.
  */
 #include "config.h"
-#include "store.h"
+#include "store/store.h"
 #include "xalloc.h"
 
 #include <getopt.h>

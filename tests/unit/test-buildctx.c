@@ -5,7 +5,7 @@
 #include "tap.h"
 
 #include <errno.h>
-#include "buildctx.h"
+#include "build/buildctx.h"
 #include "buf.h"
 #include "xalloc.h"
 

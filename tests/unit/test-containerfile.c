@@ -2,7 +2,7 @@
    the step map back to spec lines, and the context the file expects. */
 #include "config.h"
 #include "tap.h"
-#include "containerfile.h"
+#include "build/containerfile.h"
 #include "buf.h"
 
 static cpb_strmap_entry env_items[] = {

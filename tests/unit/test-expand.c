@@ -2,8 +2,8 @@
    environment, inputs, duplicates, and the size a large matrix may have. */
 #include "config.h"
 #include "tap.h"
-#include "expand.h"
-#include "spec_jobs.h"
+#include "spec/expand.h"
+#include "spec/jobs.h"
 #include "xalloc.h"
 
 #include <stdlib.h>

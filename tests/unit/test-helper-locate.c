@@ -2,7 +2,7 @@
  * otherwise the build tree or the installed path, with a clear error when none exists. */
 #include "config.h"
 #include "tap.h"
-#include "helper_locate.h"
+#include "helper-host.h"
 #include "xalloc.h"
 
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Unit tests for the incremental decoder of Podman's log frames. */
 #include "config.h"
 #include "tap.h"
-#include "podman.h"
+#include "podman/podman.h"
 #include "buf.h"
 
 #include <string.h>

@@ -3,7 +3,7 @@
  */
 #include "config.h"
 #include "tap.h"
-#include "podman.h"
+#include "podman/podman.h"
 #include "buf.h"
 
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * export to BPF, rule counts, deny-name validation, and the filters' effect in a child. */
 #include "config.h"
 #include "tap.h"
-#include "../../src/helper/profile.h"
-#include "spec_jobs.h"
+#include "seccomp-profile.h"
+#include "spec/jobs.h"
 
 #include <errno.h>
 #include <sched.h>

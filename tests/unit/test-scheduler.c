@@ -3,8 +3,8 @@
    of the run around it: the progress line and the node's /proc/meminfo parsing. */
 #include "config.h"
 #include "tap.h"
-#include "scheduler.h"
-#include "progress.h"
+#include "run/scheduler.h"
+#include "run/progress.h"
 #include "nodes.h"
 
 static size_t
@@ -46,7 +46,7 @@ test_cap_and_priority (void)
   is_int (started[0], 1, "taken by the next in order");
   cpb_scheduler_release (s, 0);
   is_int (drain (s, 2, started, 8), 1, "an exited task being collected frees its slot");
-  is_int (cpb_scheduler_state (s, 0), CPB_STATUS_RUNNING, "but stays RUNNING until collected");
+  is_int (cpb_scheduler_state (s, 0), CPB_TASK_RUNNING, "but stays RUNNING until collected");
   cpb_scheduler_finish (s, 0, CPB_SCHED_OK, 3);
   is_int (drain (s, 3, started, 8), 0, "and finishing it does not free the slot twice");
 }
@@ -133,11 +133,11 @@ test_retries_and_holds (void)
 
   size_t t = cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .retries = 2 });
   held = cpb_scheduler_add_task (
-      s, &(struct cpb_sched_task){ .group = "g", .state = CPB_STATUS_HELD });
-  cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_STATUS_DONE });
+      s, &(struct cpb_sched_task){ .group = "g", .state = CPB_TASK_HELD });
+  cpb_scheduler_add_task (s, &(struct cpb_sched_task){ .group = "g", .state = CPB_TASK_DONE });
   ok (cpb_scheduler_next (s, 0, &i, &wake) == 1 && i == t, "the queued task starts");
   ok (cpb_scheduler_next (s, 0, &i, &wake) == 0, "held and done tasks do not");
-  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 10), CPB_STATUS_QUEUED,
+  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 10), CPB_TASK_QUEUED,
           "a failure with retries left queues a retry");
   ok (cpb_scheduler_next (s, 11, &i, &wake) == 0 && wake == 12, "after 2 s of backoff (wake %g)",
       wake);
@@ -146,7 +146,7 @@ test_retries_and_holds (void)
   ok (cpb_scheduler_next (s, 23, &i, &wake) == 0 && wake == 24, "the backoff doubles");
   cpb_scheduler_next (s, 24, &i, &wake);
   is_int (cpb_scheduler_attempts (s, t), 3, "three attempts in all");
-  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 30), CPB_STATUS_FAILED,
+  is_int (cpb_scheduler_finish (s, t, CPB_SCHED_FAILED, 30), CPB_TASK_FAILED,
           "retries spent: FAILED");
   ok (cpb_scheduler_done (s), "a held task does not keep the run going");
   {
@@ -156,12 +156,12 @@ test_retries_and_holds (void)
 
     cpb_scheduler_add_task (a, &(struct cpb_sched_task){ .group = "g" });
     cpb_scheduler_adopt (a, first, 2);
-    ok (cpb_scheduler_state (a, first) == CPB_STATUS_RUNNING &&
+    ok (cpb_scheduler_state (a, first) == CPB_TASK_RUNNING &&
             cpb_scheduler_attempts (a, first) == 2,
         "an adopted task runs with the attempts it had");
     ok (cpb_scheduler_next (a, 0, &i, &wake) == 0, "and holds its slot");
   }
-  cpb_scheduler_set_state (s, held, CPB_STATUS_QUEUED);
+  cpb_scheduler_set_state (s, held, CPB_TASK_QUEUED);
   ok (!cpb_scheduler_done (s) && cpb_scheduler_next (s, 31, &i, &wake) == 1 && i == held,
       "a released task starts");
 }
@@ -169,21 +169,21 @@ test_retries_and_holds (void)
 static void
 test_progress_and_meminfo (void)
 {
-  size_t counts[CPB_STATUS_N] = { 0 };
+  size_t counts[CPB_TASK_N] = { 0 };
   char line[256];
   uint64_t v = 0;
   static const char meminfo[] = "MemTotal:        8048576 kB\nMemFree:  100 kB\n"
                                 "MemAvailable:    4024288 kB\n";
 
-  counts[CPB_STATUS_DONE] = 14;
-  counts[CPB_STATUS_RUNNING] = 2;
-  counts[CPB_STATUS_QUEUED] = 8;
-  counts[CPB_STATUS_FAILED] = 0;
+  counts[CPB_TASK_DONE] = 14;
+  counts[CPB_TASK_RUNNING] = 2;
+  counts[CPB_TASK_QUEUED] = 8;
+  counts[CPB_TASK_FAILED] = 0;
   /* 4 of the 14 were DONE before the run: 10 in 5 s is 2 tasks/s, 10 left: 5 s. */
   cpb_progress_format (line, sizeof line, counts, 4, 5.0);
   is_str (line, "14 done, 2 running, 8 queued, 0 failed | 2.00 tasks/s, ETA 5s",
           "the status line counts, rates and estimates");
-  counts[CPB_STATUS_HELD] = 1;
+  counts[CPB_TASK_HELD] = 1;
   cpb_progress_format (line, sizeof line, counts, 14, 0);
   ok (strstr (line, ", 1 held") && strstr (line, "ETA ?"), "held shown, no rate yet: %s", line);
   ok (cpb_meminfo_value (meminfo, "MemAvailable", &v) && v == 4024288ull * 1024,

@@ -2,8 +2,8 @@
    kind of mistake reports (FILE:LINE:COL, all problems at once). */
 #include "config.h"
 #include "tap.h"
-#include "spec_jobs.h"
-#include "expand.h"
+#include "spec/jobs.h"
+#include "spec/expand.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
@@ -49,7 +49,7 @@ test_good (void)
   is_int (d->timeout, 5400, "timeout 1h30m in seconds");
   is_int (d->retries, 2, "retries");
   is_int (d->priority, 5, "priority");
-  is_int (d->seccomp, CPB_SECCOMP_STRICT, "seccomp profile");
+  is_int (d->seccomp, CPB_PROFILE_STRICT, "seccomp profile");
   ok (d->n_deny == 1 && strcmp (d->deny[0], "mkdir") == 0, "deny list");
   is_int (d->network, CPB_NETWORK_NONE, "network");
   is_str (d->workdir, "/work", "workdir");
@@ -77,7 +77,7 @@ test_good (void)
   is_int (tasks->settings.n_env, 2, "env merged: no duplicate key");
   ok (reduce->argv && strcmp (reduce->argv[0], "sh") == 0, "exec-form command");
   is_int (reduce->settings.network, CPB_NETWORK_SLIRP, "network slirp");
-  is_int (reduce->settings.seccomp, CPB_SECCOMP_NONE, "seccomp scalar form");
+  is_int (reduce->settings.seccomp, CPB_PROFILE_NONE, "seccomp scalar form");
   is_int (reduce->settings.n_deny, 0, "seccomp scalar clears deny");
   is_int (reduce->settings.n_counted, 1, "counted resource");
   is_int (reduce->settings.memory, 256u << 20, "resources not given are inherited");

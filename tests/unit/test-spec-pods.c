@@ -1,7 +1,7 @@
 /* Unit tests for the pods.yaml loader: the model, every diagnostic, dependency order. */
 #include "config.h"
 #include "tap.h"
-#include "spec_pods.h"
+#include "spec/pods.h"
 #include "xalloc.h"
 
 #include <string.h>

@@ -65,13 +65,13 @@ test_resume (cpb_state *st)
   is_int (cpb_state_task_start (st, a, run, 1, "local", "c0", &err), 1, "QUEUED -> RUNNING");
   is_int (cpb_state_task_start (st, a, run, 2, "local", "c0", &err), 0,
           "a task not QUEUED is not started twice");
-  is_int (cpb_state_task_finish (st, a, CPB_STATUS_DONE, 0, "/a/t-0.tar.zst", "{}", NULL, &err), 1,
+  is_int (cpb_state_task_finish (st, a, CPB_TASK_DONE, 0, "/a/t-0.tar.zst", "{}", NULL, &err), 1,
           "RUNNING -> DONE");
   is_int (plan (st, "t-0", "k0", false, NULL), CPB_PLAN_SKIP, "DONE with the same key is skipped");
   is_int (plan (st, "t-0", "k0", true, NULL), CPB_PLAN_RUN, "--force runs it again");
-  is_int (state_of (st, "t-0"), CPB_STATUS_QUEUED, "and it is QUEUED again");
+  is_int (state_of (st, "t-0"), CPB_TASK_QUEUED, "and it is QUEUED again");
   cpb_state_task_start (st, a, run, 1, "local", "c1", &err);
-  cpb_state_task_finish (st, a, CPB_STATUS_DONE, 0, NULL, NULL, NULL, &err);
+  cpb_state_task_finish (st, a, CPB_TASK_DONE, 0, NULL, NULL, NULL, &err);
   is_int (plan (st, "t-0", "k0-changed", false, NULL), CPB_PLAN_RUN, "a changed key reruns");
   is_int (plan (st, "t-1", "k1", false, NULL), CPB_PLAN_RUN, "a never-finished task reruns");
 }
@@ -81,30 +81,30 @@ test_external (cpb_state *st, const char *path)
 {
   _cleanup_state_ cpb_state *other = NULL;
   _cleanup_error_ cpb_error *err = NULL;
-  size_t changed = 0, counts[CPB_STATUS_N];
+  size_t changed = 0, counts[CPB_TASK_N];
   int64_t id;
 
   plan (st, "t-2", "k2", false, &id);
   ok (cpb_state_open (path, &other, &err) == 0, "a second process opens the same database");
   cpb_state_changed (st);
   ok (!cpb_state_changed (st), "no change seen without writes by others");
-  cpb_state_tasks_move (other, "ns", "sweep", "t-2", 1u << CPB_STATUS_QUEUED, CPB_STATUS_HELD, NULL,
+  cpb_state_tasks_move (other, "ns", "sweep", "t-2", 1u << CPB_TASK_QUEUED, CPB_TASK_HELD, NULL,
                         &changed, &err);
   is_int (changed, 1, "cpb hold moves one queued task");
   ok (cpb_state_changed (st), "the running scheduler notices a write by another connection");
   is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 0,
           "a HELD task is not started");
   is_int (plan (st, "t-2", "k2", false, NULL), CPB_PLAN_HELD, "a rerun keeps it HELD");
-  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_STATUS_HELD, CPB_STATUS_QUEUED, NULL,
+  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_TASK_HELD, CPB_TASK_QUEUED, NULL,
                         &changed, &err);
   is_int (changed, 1, "cpb release moves it back");
   is_int (cpb_state_task_start (st, id, "r", 1, "local", "c", &err), 1, "and it starts");
-  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_STATUS_RUNNING, CPB_STATUS_CANCELLED,
+  cpb_state_tasks_move (other, "ns", "sweep", NULL, 1u << CPB_TASK_RUNNING, CPB_TASK_CANCELLED,
                         "cancelled by user", &changed, &err);
-  is_int (cpb_state_task_finish (st, id, CPB_STATUS_DONE, 0, NULL, NULL, NULL, &err), 0,
+  is_int (cpb_state_task_finish (st, id, CPB_TASK_DONE, 0, NULL, NULL, NULL, &err), 0,
           "a cancel by another process is not overwritten by the run's finish");
-  is_int (state_of (st, "t-2"), CPB_STATUS_CANCELLED, "the task stays CANCELLED");
-  cpb_state_task_finish (st, id, CPB_STATUS_DONE, 143, "/a/t-2.tar.zst", NULL, NULL, &err);
+  is_int (state_of (st, "t-2"), CPB_TASK_CANCELLED, "the task stays CANCELLED");
+  cpb_state_task_finish (st, id, CPB_TASK_DONE, 143, "/a/t-2.tar.zst", NULL, NULL, &err);
   {
     struct cpb_state_task t = { 0 };
 
@@ -114,8 +114,8 @@ test_external (cpb_state *st, const char *path)
     cpb_state_task_clear (&t);
   }
   ok (cpb_state_counts (st, "ns", "sweep", counts, &err) == 0, "counts per state");
-  is_int (counts[CPB_STATUS_CANCELLED], 1, "one cancelled");
-  is_int (counts[CPB_STATUS_QUEUED], 2, "two queued");
+  is_int (counts[CPB_TASK_CANCELLED], 1, "one cancelled");
+  is_int (counts[CPB_TASK_QUEUED], 2, "two queued");
 }
 
 /* The per-task statements are prepared once and reused: a lookup that found nothing, one
@@ -130,13 +130,13 @@ test_cached_statements (cpb_state *st, const char *path)
 
   ok (state_of (st, "no-such-task") == -1, "a lookup of a missing task fails");
   is_int (plan (st, "c-1", "k1", false, NULL), CPB_PLAN_RUN, "a new task is inserted after it");
-  is_int (state_of (st, "c-1"), CPB_STATUS_QUEUED, "and found by the same lookup again");
+  is_int (state_of (st, "c-1"), CPB_TASK_QUEUED, "and found by the same lookup again");
   ok (cpb_state_open (path, &other, &err) == 0, "a second connection");
-  cpb_state_tasks_move (other, "ns", "sweep", "c-1", 1u << CPB_STATUS_QUEUED, CPB_STATUS_HELD, NULL,
+  cpb_state_tasks_move (other, "ns", "sweep", "c-1", 1u << CPB_TASK_QUEUED, CPB_TASK_HELD, NULL,
                         &changed, &err);
-  is_int (state_of (st, "c-1"), CPB_STATUS_HELD, "the reused lookup sees the other's write");
+  is_int (state_of (st, "c-1"), CPB_TASK_HELD, "the reused lookup sees the other's write");
   is_int (plan (st, "c-1", "k2", false, NULL), CPB_PLAN_HELD, "a new key requeues, held");
-  is_int (state_of (other, "c-1"), CPB_STATUS_HELD, "and the other connection reads it");
+  is_int (state_of (other, "c-1"), CPB_TASK_HELD, "and the other connection reads it");
 }
 
 static void
@@ -216,10 +216,10 @@ main (void)
   cpb_state_close (st);
   ok (cpb_state_open (path, &st, &err) == 0, "reopening migrates nothing and works");
   is_int (cpb_state_schema_version (st), 1, "still version 1");
-  is_int (state_of (st, "t-0"), CPB_STATUS_QUEUED, "state survives a reopen");
+  is_int (state_of (st, "t-0"), CPB_TASK_QUEUED, "state survives a reopen");
   test_cached_statements (st, path);
   cpb_state_close (st);
-  is_int (cpb_task_status_from_name ("held"), CPB_STATUS_HELD,
+  is_int (cpb_task_state_from_name ("held"), CPB_TASK_HELD,
           "state names parse case-insensitively");
   {
     _cleanup_free_ char *cmd = cpb_xasprintf ("rm -rf '%s'", dir);

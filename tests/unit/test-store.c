@@ -2,7 +2,7 @@
    replacement, verification, safe extraction of hostile archives, listing and pruning. */
 #include "config.h"
 #include "tap.h"
-#include "store.h"
+#include "store/store.h"
 #include "paths.h"
 #include "hash.h"
 #include "xalloc.h"

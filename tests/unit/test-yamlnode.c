@@ -4,7 +4,7 @@
 #include "diag.h"
 #include "suggest.h"
 #include "xalloc.h"
-#include "yamlnode.h"
+#include "spec/yamlnode.h"
 
 #include <stdint.h>
 #include <string.h>
