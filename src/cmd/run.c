@@ -3,16 +3,21 @@
    again only runs what is not done. */
 #include "config.h"
 #include "cmd.h"
+#include "run/progress.h"
 #include "run/run.h"
 #include "helper-host.h"
 #include "json.h"
 #include "paths.h"
 #include "xalloc.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "Usage: cpb run JOBS.yaml [-j N] [--force] [--fail-fast] [--dry-run] [--archive DIR]\n"
@@ -230,20 +235,52 @@ dry_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec, struct
   return 0;
 }
 
+/* SIGINT and SIGTERM write to this pipe, which the run loop polls: the run stops its tasks,
+   keeps what finished and removes its containers.  The verb owns signals, as cpb build's
+   does; the library only sees a cancel fd. */
+static int cancel_pipe[2] = { -1, -1 };
+
+static void
+on_signal (int sig)
+{
+  int saved = errno;
+  char c = (char)sig;
+  ssize_t n = write (cancel_pipe[1], &c, 1);
+
+  (void)n;
+  errno = saved;
+}
+
 static int
 run_for_real (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec, struct run_args *a,
               cpb_error **err)
 {
   _cleanup_progress_ cpb_progress *progress = NULL;
   struct cpb_run_result res = { 0 };
+  struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+  struct cpb_run_observer observer;
   int rc;
 
+  if (pipe2 (cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    return cpb_error_errno (err, errno, "cannot create a pipe");
   progress = cpb_progress_new (stderr, cpb_cli_isatty (2), 0);
-  rc = cpb_run (st, node, spec, &a->o, progress, &res, err);
+  observer = (struct cpb_run_observer){ cpb_progress_observe, progress };
+  a->o.cancel_fd = cancel_pipe[0];
+  a->o.observers = &observer;
+  a->o.n_observers = 1;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, &old_int);
+  sigaction (SIGTERM, &sa, &old_term);
+  rc = cpb_run (st, node, spec, &a->o, &res, err);
+  sigaction (SIGINT, &old_int, NULL);
+  sigaction (SIGTERM, &old_term, NULL);
+  close (cancel_pipe[0]);
+  close (cancel_pipe[1]);
+  cancel_pipe[0] = cancel_pipe[1] = -1;
   cpb_progress_free (TAKE_PTR (progress));
   if (a->json)
     print_result_json (&res, rc < 0 ? *err : NULL);
-  else if (res.namespace && res.run_id) /* a refusal at planning ran nothing: no counts */
+  else if (res.started) /* a refusal at planning ran nothing: no counts */
     print_result_text (&res);
   cpb_run_result_clear (&res);
   return rc;
@@ -280,7 +317,7 @@ run_main (const struct cpb_global *g, struct run_args *a, cpb_error **err)
 
 CPB_VERB (run)
 {
-  struct run_args a = { 0 };
+  struct run_args a = { .o.cancel_fd = -1 };
   _cleanup_error_ cpb_error *err = NULL;
   int rc = parse_args (argc, argv, &a);
 

@@ -269,6 +269,12 @@ cpb_state_commit (cpb_state *st, cpb_error **err)
   return exec_sql (st, "COMMIT", err);
 }
 
+int
+cpb_state_rollback (cpb_state *st, cpb_error **err)
+{
+  return exec_sql (st, "ROLLBACK", err);
+}
+
 static char *
 random_run_id (void)
 {

@@ -63,6 +63,8 @@ int cpb_state_schema_version (cpb_state *st);
    time would take minutes on a spinning disk. */
 int cpb_state_begin (cpb_state *st, cpb_error **err);
 int cpb_state_commit (cpb_state *st, cpb_error **err);
+/* Undo what the transaction wrote: a refused plan leaves the database as it was. */
+int cpb_state_rollback (cpb_state *st, cpb_error **err);
 
 /* Record a new run of NAMESPACE/BATCH and return its id (random hex, also the value of the
    io.cpb.run label on its containers) in *RET_RUN_ID. */

@@ -125,6 +125,35 @@ cpb_progress_event (cpb_progress *p, const char *fmt, ...)
 }
 
 void
+cpb_progress_observe (void *arg, const struct cpb_run_event *ev)
+{
+  cpb_progress *p = arg;
+
+  switch (ev->kind)
+    {
+    case CPB_RUN_EVENT_PROGRESS:
+      cpb_progress_update (p, ev->counts, ev->now);
+      break;
+    case CPB_RUN_EVENT_RETRY:
+      cpb_progress_event (p, "%s failed (%s), retrying (attempt %d)", ev->task, ev->message,
+                          ev->attempt);
+      break;
+    case CPB_RUN_EVENT_FAILED:
+      cpb_progress_event (p, "%s failed: %s%s%s", ev->task, ev->message,
+                          ev->detail ? "; stderr: " : "", ev->detail ? ev->detail : "");
+      break;
+    case CPB_RUN_EVENT_WARNING:
+      cpb_progress_event (p, "%s", ev->message);
+      break;
+    case CPB_RUN_EVENT_STARTED:
+    case CPB_RUN_EVENT_DONE:
+    case CPB_RUN_EVENT_CANCELLED:
+    default:
+      break;
+    }
+}
+
+void
 cpb_progress_free (cpb_progress *p)
 {
   if (p == NULL)

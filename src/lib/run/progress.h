@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "cleanup.h"
-#include "state.h"
+#include "run/events.h"
+#include "task-state.h"
 
 typedef struct cpb_progress cpb_progress;
 
@@ -27,6 +28,10 @@ void cpb_progress_update (cpb_progress *p, const size_t counts[CPB_TASK_N], doub
 /* One line about one task ("sweep-0003 failed (exit 1), retry 2 of 3 in 2s"). */
 void cpb_progress_event (cpb_progress *p, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
+
+/* A run observer (run/events.h) that renders the run's events on P, the void * being P:
+   failures and retries as lines, Podman's warnings, and the status line. */
+void cpb_progress_observe (void *p, const struct cpb_run_event *ev);
 
 /* Leave the terminal clean (the last status line kept) and free P. */
 void cpb_progress_free (cpb_progress *p);

@@ -1,28 +1,27 @@
-/* run/run.h: `cpb run` — planning a workload against the state database and running each
- * task as a rootless container on a node.
+/* run/run.h: `cpb run`, planning a workload against the state database and running it on
+ * the engines.
  *
- * Per task: create (network none unless asked, no_new_privileges, capabilities dropped,
- * nofile/nproc rlimits, memory/cpu limits, io.cpb.* labels) -> one archive PUT of the helper,
- * the inputs and the outputs of the steps it depends on -> start.  Exits are learnt from one
- * events stream (`died`, filtered by the run's io.cpb.run label) on its own connection and
- * thread; a list of the run's containers every few seconds is the backstop should an event be
- * lost.  On exit: logs (stdout and stderr apart), the helper's report and the declared outputs
- * go to the store writer, then the container is removed with its volumes.
+ * The run loop (run/loop.c) is engine-neutral: it plans (run/plan.c), claims the batch,
+ * takes over what a killed cpb left (run/adopt.c), then asks the scheduler what may start,
+ * hands launches and collections to the engine (engine/engine.h) and records every
+ * outcome in the state database.  One thread owns the database and the scheduler; the
+ * engine reports back through a queue that wakes it.  What happens is told to observers as
+ * typed events (run/events.h); the library prints nothing.
  *
  * A run that cpb itself did not finish (killed) leaves containers labelled with its batch;
  * the next run adopts those whose task the database still shows RUNNING in them: an exited
  * one is collected as if the old run had, a running one is taken over (if the task's key is
  * unchanged) and waited for like the run's own; the rest are removed before planning.
  */
-#ifndef CPB_EXECUTOR_H
-#define CPB_EXECUTOR_H
+#ifndef CPB_RUN_H
+#define CPB_RUN_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
+#include "engine/engine.h"
 #include "error.h"
 #include "nodes.h"
-#include "run/progress.h"
+#include "run/events.h"
 #include "spec/jobs.h"
 #include "state.h"
 
@@ -37,6 +36,15 @@ struct cpb_run_options
   bool fail_fast;           /* the first failure (retries spent) cancels the rest */
   double backoff_base;      /* seconds before the first retry; 0: 1 s */
   double grace;             /* seconds between SIGTERM and SIGKILL at a timeout; 0: 5 s */
+  /* Readable once the run must stop (the verb's SIGINT/SIGTERM handler writes to it, as
+     cpb build's does): scheduling stops, running tasks are stopped, what finished is kept.
+     -1: never. */
+  int cancel_fd;
+  const struct cpb_run_observer *observers; /* told what happens, in this order */
+  size_t n_observers;
+  /* Where the tasks run: NULL for the Podman engine on the node given to cpb_run. */
+  cpb_engine_new_fn engine_new;
+  void *engine_ctx;
 };
 
 /* What one planned task will do, for --dry-run and the run's summary. */
@@ -51,13 +59,14 @@ struct cpb_plan_entry
 /* The result of a run (or of a dry run: counts of what would run in QUEUED). */
 struct cpb_run_result
 {
-  char *run_id; /* NULL for a dry run */
+  char *run_id; /* NULL for a dry run and a run refused before it began */
   char *namespace;
   char *batch;
   size_t counts[CPB_TASK_N];
   size_t adopted;   /* containers of a killed run collected or taken over */
   size_t removed;   /* containers of a killed run removed */
-  bool interrupted; /* Ctrl-C or SIGTERM */
+  bool interrupted; /* the cancel fd fired (Ctrl-C or SIGTERM) */
+  bool started;     /* planning passed and tasks were run: the counts mean something */
 };
 
 void cpb_run_result_clear (struct cpb_run_result *r);
@@ -71,14 +80,14 @@ int cpb_run_plan (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spe
                   const struct cpb_run_options *o, struct cpb_plan_entry **ret_entries,
                   size_t *ret_n, struct cpb_run_result *ret, cpb_error **err);
 
-/* Run SPEC on NODE: adopt what a killed run left, plan, run until every task is DONE,
-   FAILED, CANCELLED or HELD, reporting on PROGRESS (may be NULL).  SIGINT and SIGTERM stop
-   scheduling, stop the running containers, keep what finished, remove every container of
-   the run and fail with CPB_ERR_CANCELLED.  Returns 0 when every task is DONE (or HELD),
-   else -1 with CPB_ERR_FAILED naming the failed tasks; *RET is filled either way. */
+/* Run SPEC on NODE: claim the batch, adopt what a killed run left, plan, run until every
+   task is DONE, FAILED, CANCELLED or HELD.  When O->cancel_fd fires: stop scheduling, stop
+   the running tasks, keep what finished, remove every container of the run and fail with
+   CPB_ERR_CANCELLED.  Returns 0 when every task is DONE (or HELD), else -1 with
+   CPB_ERR_FAILED naming the failed tasks; *RET is filled either way.  A batch another
+   live cpb runs is refused (CPB_ERR_INPUT) before anything is touched. */
 int cpb_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
-             const struct cpb_run_options *o, cpb_progress *progress, struct cpb_run_result *ret,
-             cpb_error **err);
+             const struct cpb_run_options *o, struct cpb_run_result *ret, cpb_error **err);
 
 /* Stop (then kill) and remove the containers of NAMESPACE/BATCH (TASK only, when not NULL)
    on NODE: what cpb cancel does for tasks whose run is gone.  *RET_N counts them. */
