@@ -385,6 +385,9 @@ task_intervals() {
   assert_failure 2
   assert_contains "$stderr" "task 'tasks': needs 4096 cpus, the largest node has"
   [ -z "$output" ]
+  # ... and leaves nothing of the batch in the database (its tasks stayed QUEUED for good).
+  run_cpb status toobig
+  assert_failure 1
   run_cpb run "$SPEC/bad.yaml"
   assert_failure 2
   assert_contains "$stderr" "bad.yaml:5:3: "
