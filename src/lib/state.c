@@ -270,6 +270,12 @@ cpb_state_commit (cpb_state *st, cpb_error **err)
 }
 
 int
+cpb_state_begin_read (cpb_state *st, cpb_error **err)
+{
+  return exec_sql (st, "BEGIN DEFERRED", err);
+}
+
+int
 cpb_state_rollback (cpb_state *st, cpb_error **err)
 {
   return exec_sql (st, "ROLLBACK", err);

@@ -63,6 +63,10 @@ int cpb_state_schema_version (cpb_state *st);
    time would take minutes on a spinning disk. */
 int cpb_state_begin (cpb_state *st, cpb_error **err);
 int cpb_state_commit (cpb_state *st, cpb_error **err);
+/* A read transaction (ended by cpb_state_commit): many look-ups in one snapshot take the
+   database's lock once, not once each (a dry run of 100,000 tasks made 300,000 fcntl and
+   stat calls without). */
+int cpb_state_begin_read (cpb_state *st, cpb_error **err);
 /* Undo what the transaction wrote: a refused plan leaves the database as it was. */
 int cpb_state_rollback (cpb_state *st, cpb_error **err);
 

@@ -380,7 +380,7 @@ run_plan (struct run *r, bool record, cpb_error **err)
   r->sched = cpb_scheduler_new (&cfg);
   for (size_t k = 0; k < r->spec->n_limits; k++)
     cpb_scheduler_add_counted (r->sched, r->spec->limits[k].name, (int)r->spec->limits[k].count);
-  if (record && cpb_state_begin (r->st, err) < 0)
+  if ((record ? cpb_state_begin (r->st, err) : cpb_state_begin_read (r->st, err)) < 0)
     return -1;
   for (size_t i = 0; i < r->n_tasks; i++)
     {
@@ -402,13 +402,12 @@ run_plan (struct run *r, bool record, cpb_error **err)
   add_groups (r);
   if (cpb_scheduler_check (r->sched, err) < 0)
     goto fail;
-  if (record && cpb_state_commit (r->st, err) < 0)
+  if (cpb_state_commit (r->st, err) < 0)
     goto fail;
   return 0;
 
 fail:
-  if (record)
-    cpb_state_rollback (r->st, NULL);
+  cpb_state_rollback (r->st, NULL);
   return -1;
 }
 
