@@ -27,6 +27,8 @@ enum
   HANG = -1000,      /* runs until stopped; SIGTERM ends it with 143 */
   HANG_HARD = -1001, /* runs until SIGKILL (137) */
   NO_LAUNCH = -1002, /* the launch fails */
+  HANG_OK = -1003,   /* runs until stopped, then exits 0 (it finished its work on SIGTERM) */
+  NO_SERVICE = -1004, /* the launch fails: the service is unreachable */
 };
 
 struct script
@@ -112,10 +114,13 @@ f_launch (cpb_engine *e, struct cpb_launch *l)
   struct cpb_engine_event *ev;
 
   f->launches++;
-  if (mode == NO_LAUNCH)
+  if (mode == NO_LAUNCH || mode == NO_SERVICE)
     {
       ev = cpb_engine_event_new (e, CPB_ENGINE_START_FAILED, l->task);
-      cpb_error_set (&ev->err, CPB_ERR_PODMAN, "podman: no such image (fake)");
+      if (mode == NO_SERVICE)
+        cpb_error_set (&ev->err, CPB_ERR_CONNECT, "cannot reach podman (fake)");
+      else
+        cpb_error_set (&ev->err, CPB_ERR_PODMAN, "podman: no such image (fake)");
       f->sink.post (f->sink.ctx, ev);
       return;
     }
@@ -176,10 +181,11 @@ f_stop (cpb_engine *e, const char *handle, bool kill)
   kill ? f->kills++ : f->terms++;
   for (size_t i = 0; i < f->n_run; i++)
     if (strcmp (f->run[i].handle, handle) == 0 && !f->run[i].exited &&
-        (kill || f->run[i].mode == HANG))
+        (kill || f->run[i].mode == HANG || f->run[i].mode == HANG_OK))
       {
         f->run[i].exited = true;
-        post (f, CPB_ENGINE_EXITED, f->run[i].task, NULL, kill ? 137 : 143);
+        post (f, CPB_ENGINE_EXITED, f->run[i].task, NULL,
+              kill ? 137 : f->run[i].mode == HANG_OK ? 0 : 143);
       }
 }
 
@@ -476,7 +482,7 @@ test_retry_and_failed_launch (void)
 static void
 test_interrupt (void)
 {
-  static const struct script s[] = { { "t0", { HANG }, 1 }, { "t1", { HANG }, 1 } };
+  static const struct script s[] = { { "t0", { HANG }, 1 }, { "t1", { HANG_OK }, 1 } };
   _cleanup_state_ cpb_state *st = fresh_db ();
   int p[2];
   struct seen seen;
@@ -496,6 +502,8 @@ test_interrupt (void)
       "a running task ends CANCELLED, 'interrupted'");
   cpb_state_task_clear (&t);
   ok (archived ("t0"), "its logs are kept all the same");
+  ok (state_of (st, "t1", NULL) == CPB_TASK_DONE && archived ("t1"),
+      "a task that exits 0 on Ctrl-C is DONE, not CANCELLED (issue 8)");
   ok (state_of (st, "t3", &t) == CPB_TASK_CANCELLED, "a queued one is CANCELLED too");
   cpb_state_task_clear (&t);
   is_int (the_fake.launches, 2, "nothing started after the interrupt");
@@ -525,6 +533,28 @@ test_stop_escalation (void)
   cpb_run_result_clear (&res);
   close (p[0]);
   close (p[1]);
+}
+
+static void
+test_unreachable (void)
+{
+  static const struct script s[] = { { "t0", { HANG }, 1 }, { "t1", { NO_SERVICE }, 1 } };
+  _cleanup_state_ cpb_state *st = fresh_db ();
+  struct seen seen = { .cancel_fd_w = -1 };
+  struct cpb_run_result res = { 0 };
+  _cleanup_error_ cpb_error *err = NULL;
+  struct cpb_state_task *v = NULL;
+  size_t n = 0, running = 0;
+
+  fake_reset (s, 2);
+  ok (run (st, SWEEP (""), &seen, 2, -1, &res, &err) < 0 && err && err->kind == CPB_ERR_CONNECT,
+      "an unreachable service ends the run (exit 3)");
+  ok (cpb_state_tasks_list (st, "ns", "b", &v, &n, NULL) == 0 && n == 4, "four tasks recorded");
+  for (size_t i = 0; i < n; i++)
+    running += v[i].state == CPB_TASK_RUNNING;
+  is_int (running, 0, "and none is left RUNNING with no cpb behind it (issue 8)");
+  cpb_state_task_free_array (v, n);
+  cpb_run_result_clear (&res);
 }
 
 static void
@@ -667,6 +697,7 @@ main (void)
   test_interrupt ();
   test_stop_escalation ();
   test_db_sync ();
+  test_unreachable ();
   test_adoption ();
   test_refused_plan ();
   cmd = cpb_xasprintf ("rm -rf '%s'", dir);

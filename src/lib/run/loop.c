@@ -432,7 +432,7 @@ begin_collect (struct run *r, size_t i, int exit_code)
   bool cancelled = rt->cancel_requested;
 
   j->t = run_make_task (r, rt);
-  if (cancelled)
+  if (cancelled && exit_code != 0)
     j->message = cpb_xstrdup (r->interrupted ? "interrupted" : "cancelled");
   j->collect = (struct cpb_collect){ .task = i,
                                      .handle = rt->handle,
@@ -441,9 +441,11 @@ begin_collect (struct run *r, size_t i, int exit_code)
                                      .batch = r->batch,
                                      .archive_root = r->o->archive_root,
                                      .exit_code = exit_code,
-                                     .state = cancelled        ? CPB_TASK_CANCELLED
-                                              : exit_code == 0 ? CPB_TASK_DONE
-                                                               : CPB_TASK_FAILED,
+                                     /* a task that ended well is DONE even when a stop
+                                        was asked of it meanwhile: its outputs are whole */
+                                     .state = exit_code == 0 ? CPB_TASK_DONE
+                                              : cancelled    ? CPB_TASK_CANCELLED
+                                                             : CPB_TASK_FAILED,
                                      .message = j->message,
                                      .attempt = cpb_scheduler_attempts (r->sched, i),
                                      .started = rt->started_wall,
@@ -462,9 +464,9 @@ static void
 on_collected (struct run *r, size_t i, const struct cpb_outcome *o)
 {
   struct rtask *rt = &r->tasks[i];
-  enum cpb_sched_outcome so = rt->cancel_requested          ? CPB_SCHED_CANCELLED
-                              : o->state == CPB_TASK_DONE ? CPB_SCHED_OK
-                                                          : CPB_SCHED_FAILED;
+  enum cpb_sched_outcome so = o->state == CPB_TASK_DONE ? CPB_SCHED_OK
+                              : rt->cancel_requested    ? CPB_SCHED_CANCELLED
+                                                        : CPB_SCHED_FAILED;
 
   inflight_free (TAKE_PTR (rt->job));
   free (TAKE_PTR (rt->handle));
@@ -763,6 +765,27 @@ run_body (struct run *r, struct cpb_run_result *ret, cpb_error **err)
   return rc;
 }
 
+/* Tasks still on the engine when the run ends without them (the service went away, or
+   they ignored SIGKILL): CANCELLED with WHY, so that no task stays RUNNING with no cpb
+   behind it, and a rerun runs them again. */
+static void
+abandon_live (struct run *r, const char *why)
+{
+  while (r->n_live > 0)
+    {
+      size_t i = r->live[r->n_live - 1];
+      struct rtask *rt = &r->tasks[i];
+      struct cpb_outcome o = { .state = CPB_TASK_CANCELLED, .exit_code = -1, .message = (char *)why };
+
+      if (rt->phase == R_COLLECTING)
+        r->n_collecting--;
+      rt->phase = R_IDLE;
+      free (TAKE_PTR (rt->handle));
+      live_remove (r, i);
+      record_outcome (r, i, &o, CPB_SCHED_CANCELLED);
+    }
+}
+
 static void
 free_tasks_in_flight (struct run *r)
 {
@@ -794,6 +817,8 @@ cpb_run (cpb_state *st, struct cpb_node *node, const cpb_jobs_spec *spec,
   rc = run_body (&r, ret, err);
   if (r.engine)
     r.engine->ops->shutdown (r.engine);
+  if (r.n_live > 0)
+    abandon_live (&r, rc < 0 && *err ? (*err)->msg : "still running when the run gave up");
   cpb_engine_free (TAKE_PTR (r.engine));
   free_tasks_in_flight (&r);
   run_fill_result (&r, ret);
