@@ -55,8 +55,8 @@ logs_main (const struct cpb_global *g, const char *batch_arg, const char *task, 
     rc = cpb_task_logs (p, &t, follow, print_log, NULL, err);
   /* The task ended between reading its state and asking Podman: its logs are now in its
      archive. */
-  if (rc < 0 && cpb_task_logs_where (&t) == CPB_TASK_LOGS_LIVE &&
-      *err && (*err)->kind == CPB_ERR_NOT_FOUND)
+  if (rc < 0 && cpb_task_logs_where (&t) == CPB_TASK_LOGS_LIVE && *err &&
+      (*err)->kind == CPB_ERR_NOT_FOUND)
     {
       cpb_error_free (cpb_error_take (err));
       cpb_state_task_clear (&t);

@@ -180,8 +180,8 @@ cutter_scan_marker (cpb_report_cutter *c, bool *again, cpb_report_cutter_fn fn, 
 }
 
 int
-cpb_report_cutter_feed (cpb_report_cutter *c, const char *data, size_t len,
-                        cpb_report_cutter_fn fn, void *userdata, cpb_error **err)
+cpb_report_cutter_feed (cpb_report_cutter *c, const char *data, size_t len, cpb_report_cutter_fn fn,
+                        void *userdata, cpb_error **err)
 {
   bool again = true;
 
@@ -213,8 +213,7 @@ cpb_report_cutter_finish (cpb_report_cutter *c, cpb_report_cutter_fn fn, void *u
 
   if (ret_report)
     *ret_report = NULL;
-  if (c->marker &&
-      is_complete_report (c->held.data + LOG_MARKER_LEN, c->held.len - LOG_MARKER_LEN))
+  if (c->marker && is_complete_report (c->held.data + LOG_MARKER_LEN, c->held.len - LOG_MARKER_LEN))
     {
       if (ret_report)
         *ret_report = cpb_xstrndup (c->held.data + LOG_MARKER_LEN, c->held.len - LOG_MARKER_LEN);

@@ -35,8 +35,7 @@ bool cpb_helper_report_cut (const char *log, size_t len, bool truncated, size_t 
                             const char **ret_report, size_t *ret_report_len);
 
 /* The output side of the streaming cutter: LEN bytes of the task's stderr to pass on. */
-typedef int (*cpb_report_cutter_fn) (void *userdata, const char *data, size_t len,
-                                     cpb_error **err);
+typedef int (*cpb_report_cutter_fn) (void *userdata, const char *data, size_t len, cpb_error **err);
 
 /* The same rule for a log that arrives in chunks (`cpb logs -f`, the web page): bytes that
    may begin the marker are held back until the next chunk tells, and a marker with what
@@ -46,12 +45,15 @@ typedef int (*cpb_report_cutter_fn) (void *userdata, const char *data, size_t le
    CPB_HELPER_REPORT_MAX bytes late). */
 typedef struct cpb_report_cutter
 {
-  cpb_buf held;       /* bytes not passed on yet */
-  bool marker;        /* HELD starts with a whole marker */
-  size_t scanned;     /* bytes of HELD after the marker already searched for another */
+  cpb_buf held;   /* bytes not passed on yet */
+  bool marker;    /* HELD starts with a whole marker */
+  size_t scanned; /* bytes of HELD after the marker already searched for another */
 } cpb_report_cutter;
 
-#define CPB_REPORT_CUTTER_INIT { CPB_BUF_INIT, false, 0 }
+#define CPB_REPORT_CUTTER_INIT                                                                     \
+  {                                                                                                \
+    CPB_BUF_INIT, false, 0                                                                         \
+  }
 
 /* Feed the next LEN bytes of stderr; what is surely the task's goes to FN (may be called
    several times, or not at all).  A non-zero value of FN (an error, or a request to stop)

@@ -331,8 +331,7 @@ cpb_report_db_task (cpb_report_db *db, const char *ns, const char *batch, const 
   bind_text (s, 3, name);
   rc = sqlite3_step (s);
   if (rc == SQLITE_DONE)
-    return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no task '%s' in batch '%s/%s'", name, ns,
-                          batch);
+    return cpb_error_set (err, CPB_ERR_NOT_FOUND, "no task '%s' in batch '%s/%s'", name, ns, batch);
   if (rc != SQLITE_ROW)
     return db_error (db, err, "reading a task");
   read_task_row (s, ret);

@@ -50,9 +50,9 @@ struct cpb_report_batch
   char *batch;
   size_t counts[CPB_TASK_N];
   size_t total;
-  int64_t run_pid;      /* the cpb running it now, 0 when none */
-  int64_t run_started;  /* when that run began (Unix seconds), 0 when none */
-  size_t run_finished;  /* tasks DONE or FAILED since run_started */
+  int64_t run_pid;                   /* the cpb running it now, 0 when none */
+  int64_t run_started;               /* when that run began (Unix seconds), 0 when none */
+  size_t run_finished;               /* tasks DONE or FAILED since run_started */
   int64_t first_started, last_ended; /* over all tasks, 0 when none */
 };
 
@@ -103,17 +103,16 @@ int cpb_report_db_batches (cpb_report_db *db, const char *ns, struct cpb_report_
 
 /* The tasks of NS/BATCH in (group, index, name) order, as cpb_state_tasks_list gives them;
    only those whose state is in STATE_MASK (bits 1 << state; 0 for all). */
-int cpb_report_db_tasks (cpb_report_db *db, const char *ns, const char *batch,
-                         unsigned state_mask, struct cpb_state_task **ret, size_t *ret_n,
-                         cpb_error **err);
+int cpb_report_db_tasks (cpb_report_db *db, const char *ns, const char *batch, unsigned state_mask,
+                         struct cpb_state_task **ret, size_t *ret_n, cpb_error **err);
 
 /* One task; CPB_ERR_NOT_FOUND if there is none. */
 int cpb_report_db_task (cpb_report_db *db, const char *ns, const char *batch, const char *name,
                         struct cpb_state_task *ret, cpb_error **err);
 
 /* The ended_at of the DONE and FAILED tasks of NS/BATCH, ascending (for the plot). */
-int cpb_report_db_finished (cpb_report_db *db, const char *ns, const char *batch,
-                            int64_t **ret, size_t *ret_n, cpb_error **err);
+int cpb_report_db_finished (cpb_report_db *db, const char *ns, const char *batch, int64_t **ret,
+                            size_t *ret_n, cpb_error **err);
 
 /* How many tasks are RUNNING on NODE, over every batch. */
 int cpb_report_db_running_on (cpb_report_db *db, const char *node, size_t *ret, cpb_error **err);

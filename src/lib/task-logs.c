@@ -70,8 +70,8 @@ cpb_task_logs_live (cpb_podman *p, const char *container, bool follow, cpb_task_
 
 /* Hand the file at PATH to FN as STREAM; a missing file is an empty log. */
 static int
-send_file (const char *path, enum cpb_podman_log_stream stream, cpb_task_log_fn fn,
-           void *userdata, cpb_error **err)
+send_file (const char *path, enum cpb_podman_log_stream stream, cpb_task_log_fn fn, void *userdata,
+           cpb_error **err)
 {
   _cleanup_close_ int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   char buf[65536];
@@ -124,8 +124,8 @@ scratch_dir (cpb_error **err)
 }
 
 int
-cpb_task_logs_archived (const char *archive, const char *task, cpb_task_log_fn fn,
-                        void *userdata, cpb_error **err)
+cpb_task_logs_archived (const char *archive, const char *task, cpb_task_log_fn fn, void *userdata,
+                        cpb_error **err)
 {
   static char *const includes[] = { (char *)".cpb/stdout", (char *)".cpb/stderr", NULL };
   struct cpb_fetch_options opts = { .includes = includes };

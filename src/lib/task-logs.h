@@ -19,8 +19,8 @@
 /* Receives LEN bytes of the task's STREAM (CPB_LOG_STDOUT or CPB_LOG_STDERR).  Returns 0, or
    < 0 with *ERR set to stop reading (the error is returned), or CPB_PODMAN_STOP to end
    quietly (the read then returns 0). */
-typedef int (*cpb_task_log_fn) (void *userdata, enum cpb_podman_log_stream stream,
-                                const char *data, size_t len, cpb_error **err);
+typedef int (*cpb_task_log_fn) (void *userdata, enum cpb_podman_log_stream stream, const char *data,
+                                size_t len, cpb_error **err);
 
 /* Where the logs of T are now. */
 enum cpb_task_logs_where

@@ -140,8 +140,8 @@ test_stream_bounded (void)
   char *filler = malloc (big);
 
   memset (filler, 'x', big);
-  cpb_report_cutter_feed (&c, CPB_HELPER_LOG_MARKER, strlen (CPB_HELPER_LOG_MARKER), collect,
-                          &out, NULL);
+  cpb_report_cutter_feed (&c, CPB_HELPER_LOG_MARKER, strlen (CPB_HELPER_LOG_MARKER), collect, &out,
+                          NULL);
   is_int (out.len, 0, "a marker is held back");
   cpb_report_cutter_feed (&c, filler, big, collect, &out, NULL);
   ok (out.len >= big, "what cannot be a report is passed on without waiting for the end");
