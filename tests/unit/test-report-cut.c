@@ -151,6 +151,52 @@ test_stream_bounded (void)
   free (filler);
 }
 
+/* The two rules are one: over random logs made of the pieces that matter (text, newlines,
+   markers, complete and broken reports) fed in random chunks, the stream passes on exactly
+   what the whole-log cut keeps, and cuts the same report. */
+static void
+test_same_rule (void)
+{
+  static const char *const pieces[] = {
+    "x", "\n", CPB_HELPER_LOG_MARKER, "{\"version\": 1}", "{\"bro", "}\n", " ", "\036cpb"
+  };
+  const size_t n_pieces = sizeof pieces / sizeof pieces[0];
+  unsigned seed = 12345;
+  bool all = true;
+  int cuts = 0;
+
+  for (int round = 0; round < 2000 && all; round++)
+    {
+      cpb_buf log = CPB_BUF_INIT;
+      size_t kept, rlen = 0, first;
+      const char *r = NULL;
+      char *rep = NULL, *out;
+      bool cut;
+
+      for (int k = rand_r (&seed) % 12; k >= 0; k--)
+        cpb_buf_puts (&log, pieces[rand_r (&seed) % n_pieces]);
+      if (rand_r (&seed) % 2)
+        cpb_buf_puts (&log, CPB_HELPER_LOG_MARKER "{\"version\": 1}\n"); /* as the helper ends */
+      if (log.data == NULL)
+        cpb_buf_puts (&log, "");
+      cut = cpb_helper_report_cut (log.data, log.len, false, &kept, &r, &rlen);
+      cuts += cut;
+      first = 1 + (size_t)rand_r (&seed) % (log.len + 1);
+      out = stream (log.data, log.len, first, 1 + (size_t)rand_r (&seed) % 9, &rep);
+      if (strlen (out) != kept || memcmp (out, log.data, kept) != 0 || (rep != NULL) != cut ||
+          (cut && (strlen (rep) != rlen || memcmp (rep, r, rlen) != 0)))
+        {
+          diag ("round %d differs: log '%s' kept %zu, stream '%s'", round, log.data, kept, out);
+          all = false;
+        }
+      free (out);
+      free (rep);
+      cpb_buf_free (&log);
+    }
+  ok (all, "the streaming cutter and the whole-log cut agree on 2000 random logs");
+  ok (cuts > 500 && cuts < 1500, "and %d of them end with a report", cuts);
+}
+
 int
 main (void)
 {
@@ -159,5 +205,6 @@ main (void)
   test_stream_splits ();
   test_stream_forged ();
   test_stream_bounded ();
+  test_same_rule ();
   return done_testing ();
 }
