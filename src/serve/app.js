@@ -128,7 +128,9 @@ function rateLine(b) {
   if (b.run) {
     parts.push("running since " + clockTime(b.run.started) + " (cpb pid " + b.run.pid + ")");
     parts.push(b.rate ? b.rate.toFixed(b.rate < 10 ? 1 : 0) + " tasks/min" : "no task finished yet in this run");
-    if (b.eta_seconds != null) parts.push("ETA " + duration(b.eta_seconds));
+    const left = (b.counts.QUEUED || 0) + (b.counts.RUNNING || 0);
+    if (b.eta_seconds != null && left > 0) parts.push("ETA " + duration(b.eta_seconds));
+    else if (left === 0) parts.push("finishing");
   } else {
     parts.push("no run in progress");
     if (b.last_ended) parts.push("last task ended " + clockTime(b.last_ended));
