@@ -28,6 +28,7 @@ static const struct cpb_cmd commands[] = {
   { "release", cmd_release, "let held tasks of a batch start again" },
   { "fetch", cmd_fetch, "extract the archived outputs of a batch's tasks, safely" },
   { "archive", cmd_archive, "list, prune and verify the archive store" },
+  { "serve", cmd_serve, "serve the farm's status page and its JSON API" },
   { "version", cmd_version, "print the version of cpb" },
   { "doctor", cmd_doctor, "check this machine and say what to fix" },
 };

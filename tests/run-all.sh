@@ -10,9 +10,10 @@
 #   asan         the same into ./build-asan with -Db_sanitize=address,undefined and
 #                LeakSanitizer on, so leaks and undefined behaviour fail the suite (at -O0,
 #                which halves its build time on 2 cores)
-#   integration  every tests/integration/*.bats (or the BATS_FILEs given), TAP output,
-#                against the real cpb of ./build and a private rootless Podman service
-#                that each file starts and stops
+#   integration  every tests/integration/*.bats and tests/browser/*.bats (headless
+#                Chromium; or the BATS_FILEs given), TAP output, against the real cpb of
+#                ./build and a private rootless Podman service that each file starts and
+#                stops
 #
 # The last line is exactly "N passed, N failed, N skipped", counted over TAP results of
 # every part (a test program or bats file that dies without saying counts as one failure);
@@ -54,7 +55,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#bats_files[@]} -gt 0 ] || bats_files=("$src"/tests/integration/*.bats)
+[ ${#bats_files[@]} -gt 0 ] || bats_files=("$src"/tests/integration/*.bats "$src"/tests/browser/*.bats)
 
 # part NAME P F S SECONDS: add a part's counts to the totals and to the summary.
 part() {

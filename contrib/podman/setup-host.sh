@@ -25,20 +25,26 @@ test_user=${CPB_TEST_USER:-cpbtest}
 do_packages=1
 target_user=
 
-# Build: compilers, meson, the libraries.  Test: bats, the sanitizer runtime for clang,
-# skopeo/zstd to check exported images, parallel and hyperfine for bats --jobs and the
-# benchmarks, zsh/fish to check the completions, jq to read --json output.  Run: podman
-# and its rootless helpers, busybox-static and mmdebstrap for the local base images (no
-# registry is needed).
+# Build: compilers, meson, the libraries (libmicrohttpd for cpb serve).  Test: bats, the
+# sanitizer runtime for clang, skopeo/zstd to check exported images, parallel and hyperfine
+# for bats --jobs and the benchmarks, zsh/fish to check the completions, jq to read --json
+# output, chromium for the page of cpb serve (tests/browser/, with Node.js: see
+# node_packages).  Run: podman and its rootless helpers, busybox-static and mmdebstrap for
+# the local base images (no registry is needed).
 packages=(
   podman runc uidmap slirp4netns fuse-overlayfs catatonit netavark
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libcurl4-openssl-dev libyajl-dev libyaml-dev libarchive-dev libseccomp-dev
-  libsqlite3-dev libssl-dev libzstd-dev
+  libsqlite3-dev libssl-dev libzstd-dev libmicrohttpd-dev
   busybox-static mmdebstrap skopeo zstd
-  bats parallel hyperfine zsh fish jq python3-jsonschema python3-yaml
-  curl ca-certificates git passwd util-linux procps
+  bats parallel hyperfine zsh fish jq python3-jsonschema python3-yaml chromium
+  curl ca-certificates git passwd util-linux procps iproute2
 )
+
+# Node.js and npm drive Chromium in tests/browser/ (playwright-core, installed by that test
+# into its own directory).  Debian's are installed only where no node is on PATH: a machine
+# that ships a newer one keeps it.
+node_packages=(nodejs npm)
 
 say() { echo "setup-host: $*"; }
 die() { echo "setup-host: $*" >&2; exit 1; }
@@ -61,6 +67,7 @@ as_root() {
 
 missing_packages() {
   local p
+  command -v node >/dev/null 2>&1 || packages+=("${node_packages[@]}")
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' \
       || echo "$p"

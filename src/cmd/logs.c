@@ -3,19 +3,14 @@
 #include "config.h"
 #include "cmd.h"
 #include "paths.h"
-#include "helper-host.h"
 #include "podman/podman.h"
 #include "state.h"
-#include "store/store.h"
+#include "task-logs.h"
 #include "xalloc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 static const char usage[] =
     "Usage: cpb logs BATCH TASK [-f] [--namespace NS]\n"
@@ -28,90 +23,15 @@ static const char usage[] =
     "  --namespace NS   the namespace of BATCH (default: your login name)\n"
     "  -h, --help       show this help\n";
 
-/* The helper ends a task's stderr with its report behind a marker (--report-stderr):
-   that is cpb's, not the task's output, so stderr stops at the marker. */
 static int
-on_log (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
-        cpb_error **err)
+print_log (void *userdata, enum cpb_podman_log_stream stream, const char *data, size_t len,
+           cpb_error **err)
 {
-  static const char marker[] = CPB_HELPER_REPORT_MARKER;
-  bool *report_seen = userdata;
   FILE *out = stream == CPB_LOG_STDERR ? stderr : stdout;
 
-  if (stream == CPB_LOG_STDERR)
-    {
-      const char *at = memmem (data, len, marker, sizeof marker - 1);
-
-      if (*report_seen)
-        return 0;
-      if (at)
-        {
-          *report_seen = true;
-          len = (size_t)(at - data);
-          if (len > 0 && data[len - 1] == '\n')
-            len--; /* the newline the helper put before the marker */
-        }
-    }
-  if (fwrite (data, 1, len, out) != len)
+  if (fwrite (data, 1, len, out) != len || fflush (out) != 0)
     return cpb_error_errno (err, errno, "cannot write the log");
-  fflush (out);
   return 0;
-}
-
-static int
-logs_running (const struct cpb_global *g, const char *container, bool follow, cpb_error **err)
-{
-  _cleanup_podman_ cpb_podman *p = NULL;
-  unsigned flags = CPB_LOGS_STDOUT | CPB_LOGS_STDERR | (follow ? CPB_LOGS_FOLLOW : 0);
-  bool report_seen = false;
-
-  if (cpb_cli_connect (g, &p, err) < 0)
-    return -1;
-  return cpb_podman_container_logs (p, container, flags, on_log, &report_seen, err);
-}
-
-static int
-copy_file (const char *path, FILE *out, cpb_error **err)
-{
-  _cleanup_fclose_ FILE *f = fopen (path, "re");
-  char buf[65536];
-  size_t n;
-
-  if (f == NULL)
-    return errno == ENOENT ? 0 : cpb_error_errno (err, errno, "cannot open '%s'", path);
-  while ((n = fread (buf, 1, sizeof buf, f)) > 0)
-    if (fwrite (buf, 1, n, out) != n)
-      return cpb_error_errno (err, errno, "cannot write the log");
-  fflush (out);
-  return 0;
-}
-
-/* The logs kept in the task's archive, extracted (safely, by the store) into a scratch dir. */
-static int
-logs_archived (const char *archive, const char *task, cpb_error **err)
-{
-  char dir[] = "/tmp/cpb-logs.XXXXXX";
-  static char *const includes[] = { (char *)".cpb/stdout", (char *)".cpb/stderr", NULL };
-  struct cpb_fetch_options opts = { .includes = includes };
-  _cleanup_free_ char *out = NULL, *errp = NULL, *rm = NULL;
-  int rc;
-
-  if (mkdtemp (dir) == NULL)
-    return cpb_error_errno (err, errno, "cannot create a directory in /tmp");
-  rc = cpb_store_extract (archive, dir, task, &opts, NULL, err);
-  out = cpb_xasprintf ("%s/%s/.cpb/stdout", dir, task);
-  errp = cpb_xasprintf ("%s/%s/.cpb/stderr", dir, task);
-  if (rc == 0)
-    rc = copy_file (out, stdout, err) < 0 || copy_file (errp, stderr, err) < 0 ? -1 : 0;
-  unlink (out);
-  unlink (errp);
-  rm = cpb_xasprintf ("%s/%s/.cpb", dir, task);
-  rmdir (rm);
-  free (rm);
-  rm = cpb_xasprintf ("%s/%s", dir, task);
-  rmdir (rm);
-  rmdir (dir);
-  return rc;
 }
 
 static int
@@ -120,6 +40,7 @@ logs_main (const struct cpb_global *g, const char *batch_arg, const char *task, 
 {
   _cleanup_free_ char *path = NULL, *ns = NULL, *batch = NULL, *def = NULL;
   _cleanup_state_ cpb_state *st = NULL;
+  _cleanup_podman_ cpb_podman *p = NULL;
   struct cpb_state_task t = { 0 };
   int rc;
 
@@ -128,13 +49,21 @@ logs_main (const struct cpb_global *g, const char *batch_arg, const char *task, 
       (path = cpb_state_path (NULL, err)) == NULL || cpb_state_open (path, &st, err) < 0 ||
       cpb_state_task_get (st, ns, batch, task, &t, err) < 0)
     return -1;
-  if (t.state == CPB_TASK_RUNNING && t.container_id)
-    rc = logs_running (g, t.container_id, follow, err);
-  else if (t.archive_path)
-    rc = logs_archived (t.archive_path, task, err);
+  if (cpb_task_logs_where (&t) == CPB_TASK_LOGS_LIVE && cpb_cli_connect (g, &p, err) < 0)
+    rc = -1;
   else
-    rc = cpb_error_set (err, CPB_ERR_NOT_FOUND, "task '%s' has no logs yet (%s)", task,
-                        cpb_task_state_name (t.state));
+    rc = cpb_task_logs (p, &t, follow, print_log, NULL, err);
+  /* The task ended between reading its state and asking Podman: its logs are now in its
+     archive. */
+  if (rc < 0 && cpb_task_logs_where (&t) == CPB_TASK_LOGS_LIVE && *err &&
+      (*err)->kind == CPB_ERR_NOT_FOUND)
+    {
+      cpb_error_free (cpb_error_take (err));
+      cpb_state_task_clear (&t);
+      if (cpb_state_task_get (st, ns, batch, task, &t, err) < 0)
+        return -1;
+      rc = cpb_task_logs (p, &t, follow, print_log, NULL, err);
+    }
   cpb_state_task_clear (&t);
   return rc;
 }

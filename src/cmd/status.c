@@ -4,8 +4,8 @@
 #include "cmd.h"
 #include "json.h"
 #include "paths.h"
+#include "report.h"
 #include "state.h"
-#include "store/store.h"
 #include "xalloc.h"
 
 #include <getopt.h>
@@ -23,90 +23,6 @@ static const char usage[] =
     "  --namespace NS  the namespace of BATCH (default: your login name)\n"
     "  --json          print a document for scripts\n"
     "  -h, --help      show this help\n";
-
-static void
-gen_counts (yajl_gen g, const size_t counts[CPB_TASK_N])
-{
-  cpb_json_gen_key (g, "counts");
-  yajl_gen_map_open (g);
-  for (int s = 0; s < CPB_TASK_N; s++)
-    cpb_json_gen_key_int (g, cpb_task_state_name (s), (int64_t)counts[s]);
-  yajl_gen_map_close (g);
-}
-
-/* What cpb-helper measured for T, from the manifest beside its archive (TASK.json next to
-   TASK.tar.zst): the database keeps states, the store keeps results.  NULL while the task has
-   no archive, or when its manifest cannot be read (status still shows the rest). */
-static struct cpb_task_manifest *
-task_manifest (const struct cpb_state_task *t)
-{
-  static const char suffix[] = ".tar.zst";
-  _cleanup_error_ cpb_error *ignored = NULL;
-  _cleanup_free_ char *path = NULL;
-  struct cpb_task_manifest *m = NULL;
-  size_t len;
-
-  if (t->archive_path == NULL)
-    return NULL;
-  len = strlen (t->archive_path);
-  if (len < sizeof suffix || strcmp (t->archive_path + len - (sizeof suffix - 1), suffix) != 0)
-    return NULL;
-  path = cpb_xasprintf ("%.*s.json", (int)(len - (sizeof suffix - 1)), t->archive_path);
-  if (cpb_store_read_manifest (path, &m, &ignored) < 0)
-    return NULL;
-  return m;
-}
-
-static void
-gen_helper (yajl_gen g, const struct cpb_task_manifest *m)
-{
-  cpb_json_gen_key (g, "helper");
-  if (m == NULL)
-    {
-      yajl_gen_null (g);
-      return;
-    }
-  yajl_gen_map_open (g);
-  cpb_json_gen_key (g, "wall_seconds");
-  yajl_gen_double (g, m->wall_seconds);
-  cpb_json_gen_key (g, "user_seconds");
-  yajl_gen_double (g, m->user_seconds);
-  cpb_json_gen_key (g, "sys_seconds");
-  yajl_gen_double (g, m->sys_seconds);
-  cpb_json_gen_key_int (g, "max_rss_kib", m->max_rss_kib);
-  cpb_json_gen_key (g, "timed_out");
-  yajl_gen_bool (g, m->timed_out);
-  yajl_gen_map_close (g);
-}
-
-static void
-gen_task (yajl_gen g, const struct cpb_state_task *t)
-{
-  yajl_gen_map_open (g);
-  cpb_json_gen_key_string (g, "name", t->name);
-  cpb_json_gen_key_string (g, "group", t->group);
-  cpb_json_gen_key_int (g, "index", t->index);
-  cpb_json_gen_key_string (g, "state", cpb_task_state_name (t->state));
-  cpb_json_gen_key_int (g, "attempts", t->attempts);
-  cpb_json_gen_key (g, "exit_code");
-  if (t->exit_code >= 0)
-    yajl_gen_integer (g, t->exit_code);
-  else
-    yajl_gen_null (g);
-  cpb_json_gen_key_string (g, "node", t->node);
-  cpb_json_gen_key_string (g, "container", t->container_id);
-  cpb_json_gen_key_string (g, "run", t->run_id);
-  cpb_json_gen_key_int (g, "started", t->started_at);
-  cpb_json_gen_key_int (g, "ended", t->ended_at);
-  cpb_json_gen_key_string (g, "archive", t->archive_path);
-  cpb_json_gen_key_string (g, "message", t->message);
-  cpb_json_gen_key_string (g, "key", t->key);
-  {
-    _cleanup_task_manifest_ struct cpb_task_manifest *m = task_manifest (t);
-    gen_helper (g, m);
-  }
-  yajl_gen_map_close (g);
-}
 
 static void
 print_json (yajl_gen g)
@@ -141,7 +57,7 @@ print_batch_text (const char *ns, const char *batch, const size_t counts[CPB_TAS
           "TIME", "CPU", "MAXRSS", "MESSAGE");
   for (size_t i = 0; i < n; i++)
     {
-      _cleanup_task_manifest_ struct cpb_task_manifest *m = task_manifest (&v[i]);
+      _cleanup_task_manifest_ struct cpb_task_manifest *m = cpb_report_task_manifest (&v[i]);
       char exit_s[16] = "-", time_s[32], cpu_s[32] = "-", rss_s[32] = "-";
 
       if (v[i].exit_code >= 0)
@@ -177,16 +93,7 @@ show_batch (cpb_state *st, const char *ns, const char *batch, bool json, cpb_err
     {
       _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
 
-      yajl_gen_map_open (g);
-      cpb_json_gen_key_string (g, "namespace", ns);
-      cpb_json_gen_key_string (g, "batch", batch);
-      gen_counts (g, counts);
-      cpb_json_gen_key (g, "tasks");
-      yajl_gen_array_open (g);
-      for (size_t i = 0; i < n; i++)
-        gen_task (g, &v[i]);
-      yajl_gen_array_close (g);
-      yajl_gen_map_close (g);
+      cpb_report_gen_batch (g, ns, batch, counts, v, n);
       print_json (g);
     }
   else
@@ -195,42 +102,63 @@ show_batch (cpb_state *st, const char *ns, const char *batch, bool json, cpb_err
   return 0;
 }
 
+/* The batches of NS (all if NULL) with their counts, as the JSON document lists them. */
 static int
-show_all (cpb_state *st, const char *ns, bool json, cpb_error **err)
+read_batches (cpb_state *st, const char *ns, struct cpb_report_batch **ret, size_t *ret_n,
+              cpb_error **err)
 {
   _cleanup_strv_free_ char **batches = NULL;
-  _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
+  struct cpb_report_batch *v;
+  size_t n = 0;
 
   if (cpb_state_batches (st, ns, &batches, err) < 0)
     return -1;
-  yajl_gen_map_open (g);
-  cpb_json_gen_key (g, "batches");
-  yajl_gen_array_open (g);
   for (char **b = batches; *b; b++)
+    n++;
+  v = cpb_xcalloc (n + 1, sizeof *v);
+  for (size_t i = 0; i < n; i++)
     {
-      _cleanup_free_ char *bns = cpb_xstrndup (*b, strcspn (*b, "/"));
-      const char *name = *b + strlen (bns) + 1;
-      size_t counts[CPB_TASK_N];
-
-      if (cpb_state_counts (st, bns, name, counts, err) < 0)
-        return -1;
-      if (!json)
-        printf ("%-32s %zu done, %zu running, %zu queued, %zu held, %zu failed, %zu cancelled\n",
-                *b, counts[CPB_TASK_DONE], counts[CPB_TASK_RUNNING], counts[CPB_TASK_QUEUED],
-                counts[CPB_TASK_HELD], counts[CPB_TASK_FAILED], counts[CPB_TASK_CANCELLED]);
-      yajl_gen_map_open (g);
-      cpb_json_gen_key_string (g, "namespace", bns);
-      cpb_json_gen_key_string (g, "batch", name);
-      gen_counts (g, counts);
-      yajl_gen_map_close (g);
+      v[i].namespace = cpb_xstrndup (batches[i], strcspn (batches[i], "/"));
+      v[i].batch = cpb_xstrdup (batches[i] + strlen (v[i].namespace) + 1);
+      if (cpb_state_counts (st, v[i].namespace, v[i].batch, v[i].counts, err) < 0)
+        {
+          cpb_report_batches_free (v, n);
+          return -1;
+        }
     }
-  yajl_gen_array_close (g);
-  yajl_gen_map_close (g);
+  *ret = v;
+  *ret_n = n;
+  return 0;
+}
+
+static int
+show_all (cpb_state *st, const char *ns, bool json, cpb_error **err)
+{
+  struct cpb_report_batch *v = NULL;
+  size_t n = 0;
+
+  if (read_batches (st, ns, &v, &n, err) < 0)
+    return -1;
   if (json)
-    print_json (g);
-  else if (batches[0] == NULL)
+    {
+      _cleanup_yajl_gen_ yajl_gen g = cpb_json_gen_new ();
+
+      cpb_report_gen_batches (g, v, n);
+      print_json (g);
+    }
+  for (size_t i = 0; !json && i < n; i++)
+    {
+      const size_t *c = v[i].counts;
+      _cleanup_free_ char *name = cpb_xasprintf ("%s/%s", v[i].namespace, v[i].batch);
+
+      printf ("%-32s %zu done, %zu running, %zu queued, %zu held, %zu failed, %zu cancelled\n",
+              name, c[CPB_TASK_DONE], c[CPB_TASK_RUNNING], c[CPB_TASK_QUEUED], c[CPB_TASK_HELD],
+              c[CPB_TASK_FAILED], c[CPB_TASK_CANCELLED]);
+    }
+  if (!json && n == 0)
     printf ("no batches%s%s yet: 'cpb run JOBS.yaml' starts one\n", ns ? " in namespace " : "",
             ns ? ns : "");
+  cpb_report_batches_free (v, n);
   return 0;
 }
 

@@ -170,3 +170,170 @@ cpb_helper_report_parse (const char *text, size_t len, struct cpb_helper_report 
   ret->helper_error = cpb_json_dup_string (v, CPB_REPORT_HELPER_ERROR);
   return 0;
 }
+
+/* ------------------------------------------------------------------ the report in stderr */
+
+static const char log_marker[] = CPB_HELPER_LOG_MARKER;
+#define LOG_MARKER_LEN (sizeof log_marker - 1)
+
+/* True when TEXT is one JSON object within the report's size limit, with nothing after it
+   but white space: what the helper writes, and what no truncated or forged tail is. */
+static bool
+is_complete_report (const char *text, size_t len)
+{
+  _cleanup_yajl_val_ yajl_val v = NULL;
+  _cleanup_error_ cpb_error *ignored = NULL;
+
+  if (len == 0 || len > CPB_HELPER_REPORT_MAX || text[0] != '{')
+    return false;
+  return cpb_json_parse (text, len, &v, &ignored) == 0 && YAJL_IS_OBJECT (v);
+}
+
+/* The last occurrence of the marker in DATA, or NULL.  Markers cannot overlap: the marker
+   has one newline, at its start. */
+static const char *
+last_marker (const char *data, size_t len)
+{
+  const char *found = NULL, *at = data;
+
+  while ((at = memmem (at, len - (size_t)(at - data), log_marker, LOG_MARKER_LEN)) != NULL)
+    found = at++;
+  return found;
+}
+
+bool
+cpb_helper_report_cut (const char *log, size_t len, bool truncated, size_t *ret_kept,
+                       const char **ret_report, size_t *ret_report_len)
+{
+  const char *found = truncated || log == NULL ? NULL : last_marker (log, len);
+  const char *report = found ? found + LOG_MARKER_LEN : NULL;
+  size_t report_len = found ? len - (size_t)(report - log) : 0;
+
+  *ret_kept = len;
+  if (found == NULL || !is_complete_report (report, report_len))
+    return false;
+  *ret_kept = (size_t)(found - log);
+  if (ret_report)
+    *ret_report = report;
+  if (ret_report_len)
+    *ret_report_len = report_len;
+  return true;
+}
+
+/* The length of the longest tail of DATA that is a proper prefix of the marker: bytes that
+   the next chunk may complete into one. */
+static size_t
+marker_prefix_tail (const char *data, size_t len)
+{
+  size_t k = len < LOG_MARKER_LEN - 1 ? len : LOG_MARKER_LEN - 1;
+
+  for (; k > 0; k--)
+    if (memcmp (data + len - k, log_marker, k) == 0)
+      return k;
+  return 0;
+}
+
+/* Pass on the first N held bytes and forget them. */
+static int
+cutter_emit (cpb_report_cutter *c, size_t n, cpb_report_cutter_fn fn, void *userdata,
+             cpb_error **err)
+{
+  int rc = n > 0 ? fn (userdata, c->held.data, n, err) : 0;
+
+  memmove (c->held.data, c->held.data + n, c->held.len - n);
+  c->held.len -= n;
+  c->held.data[c->held.len] = '\0';
+  return rc;
+}
+
+/* HELD holds no whole marker at its start: pass on all but a marker that starts in it (or
+   the tail that may begin one). */
+static int
+cutter_scan_plain (cpb_report_cutter *c, cpb_report_cutter_fn fn, void *userdata, cpb_error **err)
+{
+  const char *at = memmem (c->held.data, c->held.len, log_marker, LOG_MARKER_LEN);
+
+  if (at == NULL)
+    return cutter_emit (c, c->held.len - marker_prefix_tail (c->held.data, c->held.len), fn,
+                        userdata, err);
+  c->marker = true;
+  c->scanned = 0;
+  return cutter_emit (c, (size_t)(at - c->held.data), fn, userdata, err);
+}
+
+/* HELD starts with a marker: a second marker, or more than a report can hold, shows that
+   the first was the task's; then it goes on with the rest of the task's stderr. */
+static int
+cutter_scan_marker (cpb_report_cutter *c, bool *again, cpb_report_cutter_fn fn, void *userdata,
+                    cpb_error **err)
+{
+  const char *body = c->held.data + LOG_MARKER_LEN;
+  size_t body_len = c->held.len - LOG_MARKER_LEN;
+  size_t from = c->scanned > LOG_MARKER_LEN ? c->scanned - LOG_MARKER_LEN : 0;
+  const char *next = memmem (body + from, body_len - from, log_marker, LOG_MARKER_LEN);
+
+  *again = false;
+  if (next == NULL && body_len <= CPB_HELPER_REPORT_MAX)
+    {
+      c->scanned = body_len;
+      return 0;
+    }
+  c->marker = false;
+  *again = true;
+  if (next)
+    return cutter_emit (c, (size_t)(next - c->held.data), fn, userdata, err);
+  return cutter_emit (c, LOG_MARKER_LEN, fn, userdata, err);
+}
+
+int
+cpb_report_cutter_feed (cpb_report_cutter *c, const char *data, size_t len, cpb_report_cutter_fn fn,
+                        void *userdata, cpb_error **err)
+{
+  bool again = true;
+
+  if (len == 0)
+    return 0;
+  cpb_buf_append (&c->held, data, len);
+  while (again)
+    {
+      int rc;
+
+      if (!c->marker)
+        {
+          rc = cutter_scan_plain (c, fn, userdata, err);
+          again = c->marker;
+        }
+      else
+        rc = cutter_scan_marker (c, &again, fn, userdata, err);
+      if (rc != 0)
+        return rc;
+    }
+  return 0;
+}
+
+int
+cpb_report_cutter_finish (cpb_report_cutter *c, cpb_report_cutter_fn fn, void *userdata,
+                          char **ret_report, cpb_error **err)
+{
+  int rc = 0;
+
+  if (ret_report)
+    *ret_report = NULL;
+  if (c->marker && is_complete_report (c->held.data + LOG_MARKER_LEN, c->held.len - LOG_MARKER_LEN))
+    {
+      if (ret_report)
+        *ret_report = cpb_xstrndup (c->held.data + LOG_MARKER_LEN, c->held.len - LOG_MARKER_LEN);
+    }
+  else if (c->held.len > 0)
+    rc = fn (userdata, c->held.data, c->held.len, err);
+  cpb_report_cutter_clear (c);
+  return rc;
+}
+
+void
+cpb_report_cutter_clear (cpb_report_cutter *c)
+{
+  cpb_buf_free (&c->held);
+  c->marker = false;
+  c->scanned = 0;
+}

@@ -31,30 +31,23 @@ cpb_outcome_not_run (enum cpb_task_state state, char *message)
   return o;
 }
 
-/* The helper's report from the end of the task's stderr (--report-stderr), cut off there so
-   the kept log is what the task wrote; NULL when it is not there (a helper that died, a log
-   cut short), and the caller reads the report file instead. */
+/* The helper's report from the end of the task's stderr (--report-stderr), cut off there
+   by the one rule of helper-host.h so the kept log is what the task wrote; NULL when it is
+   not there (a helper that died, a log cut short), and the caller reads the report file. */
 static char *
-report_from_stderr (cpb_buf *log)
+report_from_stderr (cpb_buf *log, bool truncated)
 {
-  static const char marker[] = "\n" CPB_HELPER_REPORT_MARKER;
-  const size_t mlen = sizeof marker - 1;
-  const char *found = NULL, *at = log->data;
-  size_t start, len;
+  const char *report;
+  size_t kept, len;
+  char *copy;
 
-  if (log->data == NULL)
+  if (log->data == NULL ||
+      !cpb_helper_report_cut (log->data, log->len, truncated, &kept, &report, &len))
     return NULL;
-  while ((at = memmem (at, log->len - (size_t)(at - log->data), marker, mlen)) != NULL)
-    found = at++;
-  if (found == NULL)
-    return NULL;
-  start = (size_t)(found - log->data) + mlen;
-  len = log->len - start;
-  if (len == 0 || len > CPB_HELPER_REPORT_MAX)
-    return NULL;
-  log->len = (size_t)(found - log->data);
-  log->data[log->len] = '\0';
-  return cpb_xstrndup (log->data + log->len + mlen, len);
+  copy = cpb_xstrndup (report, len);
+  log->len = kept;
+  log->data[kept] = '\0';
+  return copy;
 }
 
 /* The last non-blank line of LOG, at most 200 bytes, control characters made '?': printed
@@ -180,8 +173,7 @@ cpb_collect_run (const struct cpb_collect *c, const char *node, const struct cpb
     cpb_error_free (cpb_error_take (&err));
   /* A log cut at the size limit may have lost the helper's report and kept a forged marker
      the task wrote earlier: then only the report file counts. */
-  if (!truncated)
-    o->report = report_from_stderr (&errlog);
+  o->report = report_from_stderr (&errlog, truncated);
   if (o->report == NULL)
     o->report = src->report_file (src->src);
   have_report = o->report &&
