@@ -454,6 +454,11 @@ begin_collect (struct run *r, size_t i, int exit_code)
   rt->job = j;
   rt->phase = R_COLLECTING;
   r->n_collecting++;
+  /* An exit that is not 0, with no retry left, is a failure whatever the collection finds:
+     with --fail-fast nothing more starts from now, not from when the archive is written. */
+  if (r->o->fail_fast && exit_code != 0 && !cancelled &&
+      j->collect.attempt > j->t->settings->retries)
+    begin_stopping (r, "--fail-fast");
   /* The container no longer uses the node: the next task may start while this one's
      outputs are collected. */
   cpb_scheduler_release (r->sched, i);
