@@ -27,17 +27,18 @@ target_user=
 
 # Build: compilers, meson, the libraries.  Test: bats, the sanitizer runtime for clang,
 # skopeo/zstd to check exported images, parallel and hyperfine for bats --jobs and the
-# benchmarks, zsh/fish to check the completions, jq to read --json output.  Run: podman
+# benchmarks, zsh/fish to check the completions, jq to read --json output, openssh-server
+# for the ssh nodes of tests/lib/sshd.sh (its system service is never needed).  Run: podman
 # and its rootless helpers, busybox-static and mmdebstrap for the local base images (no
-# registry is needed).
+# registry is needed), openssh-client to reach nodes on other machines.
 packages=(
   podman runc uidmap slirp4netns fuse-overlayfs catatonit netavark
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libcurl4-openssl-dev libyajl-dev libyaml-dev libarchive-dev libseccomp-dev
   libsqlite3-dev libssl-dev libzstd-dev
   busybox-static mmdebstrap skopeo zstd
-  bats parallel hyperfine zsh fish jq python3-jsonschema python3-yaml
-  curl ca-certificates git passwd util-linux procps
+  bats parallel hyperfine zsh fish jq python3-jsonschema python3-yaml openssh-server
+  openssh-client curl ca-certificates git passwd util-linux procps
 )
 
 say() { echo "setup-host: $*"; }
