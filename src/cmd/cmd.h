@@ -62,5 +62,6 @@ CPB_VERB (release);
 CPB_VERB (fetch);
 CPB_VERB (archive);
 CPB_VERB (template);
+CPB_VERB (node);
 
 #endif
