@@ -1,9 +1,10 @@
 # bash completion for cpb.
 #
 # The verbs and their options are read at completion time from cpb's own help: the
-# "Verbs:" section of `cpb --help` (lines "  NAME  summary") and the option lines of
-# `cpb VERB --help` (lines starting "  -x, --long" or "  --long"), so completion follows
-# whatever the installed binary offers.  Arguments that are not options complete to
+# "Verbs:" section of `cpb --help` (lines "  NAME  summary"), the option lines of
+# `cpb VERB --help` (lines starting "  -x, --long" or "  --long") and, for a verb with
+# commands of its own (cpb node add|list|...), the "Commands:" section of its help, so
+# completion follows whatever the installed binary offers.  Arguments that are not options complete to
 # *.yaml/*.yml files and directories; the argument of an option shown with one
 # ("--out FILE") completes to any file.
 
@@ -32,6 +33,15 @@ _cpb_options()
     }'
 }
 
+# The commands of verb $2 (the "Commands:" section of `$1 $2 --help`), one a line.
+_cpb_commands()
+{
+  "$1" "$2" --help 2>/dev/null | awk '
+    /^Commands:/ { on = 1; next }
+    on && /^[^ ]/ { exit }
+    on && /^  [a-z]/ { print $1 }'
+}
+
 _cpb()
 {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -56,6 +66,19 @@ _cpb()
     else
       mapfile -t COMPREPLY < <(compgen -W "$(_cpb_verbs "$cpb") ${verb:-help}" -- "$cur")
     fi
+    return 0
+  fi
+
+  # The first operand of a verb with commands is the command.
+  local j operands=0 takes_arg
+  takes_arg=$(_cpb_options "$cpb" "$verb" arg)
+  for ((j = i + 1; j < COMP_CWORD; j++)); do
+    [[ ${COMP_WORDS[j]} == -* ]] && continue
+    grep -qxF -- "${COMP_WORDS[j - 1]}" <<<"$takes_arg" && continue
+    ((operands++))
+  done
+  if [[ $cur != -* && $operands == 0 && -n $(_cpb_commands "$cpb" "$verb") ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$(_cpb_commands "$cpb" "$verb")" -- "$cur")
     return 0
   fi
 

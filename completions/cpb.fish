@@ -2,8 +2,9 @@
 #
 # The verbs and their options are read at completion time from cpb's own help: the
 # "Verbs:" section of `cpb --help` (lines "  NAME  summary") and the option lines of
-# `cpb VERB --help` (lines starting "  -x, --long" or "  --long"), so completion follows
-# whatever the installed binary offers.  Other arguments complete to *.yaml/*.yml files.
+# `cpb VERB --help` (lines starting "  -x, --long" or "  --long"), and the "Commands:"
+# section of a verb with commands of its own (cpb node), so completion follows whatever
+# the installed binary offers.  Other arguments complete to *.yaml/*.yml files.
 
 function __cpb_bin
     set -l cmd (commandline -opc)
@@ -73,6 +74,33 @@ function __cpb_yaml_files
     end
 end
 
+# "name<TAB>summary" for each command of the verb typed (its help's "Commands:" section).
+function __cpb_commands
+    set -l cpb (__cpb_bin)
+    set -l verb (__cpb_verb)
+    $cpb $verb --help 2>/dev/null | awk '
+        /^Commands:/ { on = 1; next }
+        on && /^[^ ]/ { exit }
+        on && /^  [a-z]/ { name = $1; $1 = ""; sub(/^ +/, ""); print name "\t" $0 }'
+end
+
+# True when the word being completed is the first operand after a verb with commands.
+function __cpb_wants_command
+    set -l verb (__cpb_verb); or return 1
+    test "$verb" = help; and return 1
+    set -l cmd (commandline -opc)
+    set -l seen 0
+    for w in $cmd[2..-1]
+        if test $seen = 1
+            string match -q -- '-*' $w; or return 1
+        else if test "$w" = "$verb"
+            set seen 1
+        end
+    end
+    set -l cmds (__cpb_commands)
+    test (count $cmds) -gt 0
+end
+
 function __cpb_wants_verb
     set -l verb (__cpb_verb)
     test -z "$verb"; or test "$verb" = help
@@ -82,4 +110,5 @@ complete -c cpb -f
 complete -c cpb -n '__cpb_wants_verb; and not string match -q -- "-*" (commandline -ct)' -a '(__cpb_verbs)'
 complete -c cpb -n '__cpb_wants_verb; and not __cpb_verb' -a help -d 'show the help of a verb'
 complete -c cpb -n 'string match -q -- "-*" (commandline -ct)' -a '(__cpb_options)'
-complete -c cpb -n 'not __cpb_wants_verb; and not string match -q -- "-*" (commandline -ct)' -a '(__cpb_yaml_files)'
+complete -c cpb -n '__cpb_wants_command; and not string match -q -- "-*" (commandline -ct)' -a '(__cpb_commands)'
+complete -c cpb -n 'not __cpb_wants_verb; and not __cpb_wants_command; and not string match -q -- "-*" (commandline -ct)' -a '(__cpb_yaml_files)'

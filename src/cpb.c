@@ -29,6 +29,8 @@ static const struct cpb_cmd commands[] = {
   { "fetch", cmd_fetch, "extract the archived outputs of a batch's tasks, safely" },
   { "archive", cmd_archive, "list, prune and verify the archive store" },
   { "serve", cmd_serve, "serve the farm's status page and its JSON API" },
+
+  { "node", cmd_node, "add, list, check and remove the machines tasks run on (nodes.yaml)" },
   { "version", cmd_version, "print the version of cpb" },
   { "doctor", cmd_doctor, "check this machine and say what to fix" },
 };
@@ -47,7 +49,8 @@ print_help (FILE *out)
     fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fputs ("\n"
          "Global options:\n"
-         "  --url URL    the Podman service (unix:///path/podman.sock); default: $CPB_PODMAN_URL,\n"
+         "  --url URL    the Podman service (unix:///path/podman.sock, ssh://user@host/path);\n"
+         "               default: $CPB_PODMAN_URL,\n"
          "               $CONTAINER_HOST, the user's socket, the system socket, or a service\n"
          "               cpb starts for the duration of the command\n"
          "  -v, --verbose  say more (repeat for more)\n"

@@ -182,6 +182,9 @@ run_integration() {
   for d in "$logdir"/cpb-svc.*; do
     [ -d "$d" ] && "$src/tests/lib/podman-service.sh" stop "$d" >/dev/null 2>&1
   done
+  for d in "$logdir"/cpb-sshd.*; do
+    [ -d "$d" ] && "$src/tests/lib/sshd.sh" stop "$d" >/dev/null 2>&1
+  done
   reap_leftovers "$logdir"
   cp "$logdir/times" "$build/bats-times" 2>/dev/null
   rm -rf "$logdir"

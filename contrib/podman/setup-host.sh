@@ -29,8 +29,10 @@ target_user=
 # sanitizer runtime for clang, skopeo/zstd to check exported images, parallel and hyperfine
 # for bats --jobs and the benchmarks, zsh/fish to check the completions, jq to read --json
 # output, chromium for the page of cpb serve (tests/browser/, with Node.js: see
-# node_packages).  Run: podman and its rootless helpers, busybox-static and mmdebstrap for
-# the local base images (no registry is needed).
+# node_packages), openssh-server for the ssh nodes of tests/lib/sshd.sh (its system service
+# is never needed).  Run: podman and its rootless helpers, busybox-static and mmdebstrap for
+# the local base images (no registry is needed), openssh-client to reach nodes on other
+# machines.
 packages=(
   podman runc uidmap slirp4netns fuse-overlayfs catatonit netavark
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev
@@ -38,7 +40,7 @@ packages=(
   libsqlite3-dev libssl-dev libzstd-dev libmicrohttpd-dev
   busybox-static mmdebstrap skopeo zstd
   bats parallel hyperfine zsh fish jq python3-jsonschema python3-yaml chromium
-  curl ca-certificates git passwd util-linux procps iproute2
+  openssh-server openssh-client curl ca-certificates git passwd util-linux procps iproute2
 )
 
 # Node.js and npm drive Chromium in tests/browser/ (playwright-core, installed by that test

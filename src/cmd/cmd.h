@@ -64,4 +64,6 @@ CPB_VERB (archive);
 CPB_VERB (template);
 CPB_VERB (serve);
 
+CPB_VERB (node);
+
 #endif

@@ -56,6 +56,13 @@ add_check (struct cpb_doctor *d, const char *name, enum cpb_check_status status,
   d->checks[d->n++] = (struct cpb_check){ cpb_xstrdup (name), status, detail, advice };
 }
 
+void
+cpb_doctor_add (struct cpb_doctor *d, const char *name, enum cpb_check_status status, char *detail,
+                char *advice)
+{
+  add_check (d, name, status, detail, advice);
+}
+
 size_t
 cpb_doctor_count (const struct cpb_doctor *d, enum cpb_check_status status)
 {
@@ -684,8 +691,19 @@ storage_advice (void)
   return cpb_xstrdup (reset);
 }
 
+/* Advice for a setting of containers.conf: this host's file, or, on a remote node (REMOTE
+   its name), the file that user edits there. */
+static char *
+node_conf_advice (const char *remote, const char *section, const char *line)
+{
+  if (remote == NULL)
+    return conf_advice (section, line);
+  return cpb_xasprintf ("on node %s, in ~/.config/containers/containers.conf, under [%s], set: %s",
+                        remote, section, line);
+}
+
 static void
-check_info (struct cpb_doctor *d, const struct cpb_podman_info *info)
+check_info (struct cpb_doctor *d, const struct cpb_podman_info *info, const char *remote)
 {
   const char *rt = info->oci_runtime ? info->oci_runtime : "?";
   const char *driver = info->storage_driver ? info->storage_driver : "?";
@@ -700,13 +718,18 @@ check_info (struct cpb_doctor *d, const struct cpb_podman_info *info)
   if (info->cgroup_version == 1 && strcmp (rt, "crun") == 0)
     add_check (d, "runtime", CPB_CHECK_PROBLEM,
                cpb_xstrdup ("the service uses crun on cgroups v1, which it refuses"),
-               conf_advice ("engine", "runtime = \"runc\""));
+               node_conf_advice (remote, "engine", "runtime = \"runc\""));
   else
     add_check (d, "runtime", CPB_CHECK_OK,
                cpb_xasprintf ("%s on cgroups v%d", rt, info->cgroup_version), NULL);
   if (strcmp (driver, "vfs") == 0)
     add_check (d, "storage", CPB_CHECK_WARN,
-               cpb_xstrdup ("vfs copies every layer: slow builds, much disk"), storage_advice ());
+               cpb_xstrdup ("vfs copies every layer: slow builds, much disk"),
+               remote ? cpb_xasprintf ("on node %s: install fuse-overlayfs (or allow native "
+                                       "overlay), then podman system reset (this deletes every "
+                                       "image and container there)",
+                                       remote)
+                      : storage_advice ());
   else
     add_check (d, "storage", CPB_CHECK_OK,
                cpb_xasprintf ("%s in %s", driver, info->graph_root ? info->graph_root : "?"), NULL);
@@ -726,7 +749,6 @@ void
 cpb_doctor_service (struct cpb_doctor *d, const char *url)
 {
   _cleanup_podman_ cpb_podman *p = NULL;
-  _cleanup_podman_info_ struct cpb_podman_info *info = NULL;
   _cleanup_error_ cpb_error *err = NULL;
 
   if (cpb_podman_connect (url, CPB_PODMAN_NO_EMBEDDED | CPB_PODMAN_NO_DOCTOR_HINT, &p, &err) < 0)
@@ -743,7 +765,17 @@ cpb_doctor_service (struct cpb_doctor *d, const char *url)
       skip_service_checks (d);
       return;
     }
+  cpb_doctor_connection (d, p, NULL);
+}
+
+void
+cpb_doctor_connection (struct cpb_doctor *d, cpb_podman *p, const char *remote)
+{
+  _cleanup_podman_info_ struct cpb_podman_info *info = NULL;
+  _cleanup_error_ cpb_error *err = NULL;
+
   d->reachable = true;
+  free (d->url);
   d->url = cpb_xstrdup (cpb_podman_url (p));
   add_check (d, "service", CPB_CHECK_OK, cpb_xasprintf ("answers at %s", d->url), NULL);
   check_api (d, p);
@@ -752,5 +784,5 @@ cpb_doctor_service (struct cpb_doctor *d, const char *url)
       add_check (d, "info", CPB_CHECK_PROBLEM, cpb_xasprintf ("/info failed: %s", err->msg), NULL);
       return;
     }
-  check_info (d, info);
+  check_info (d, info, remote);
 }

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "podman/podman.h"
 
 enum cpb_check_status
 {
@@ -70,6 +71,16 @@ void cpb_doctor_local (struct cpb_doctor *d);
    version, whether it is rootless, its OCI runtime against the cgroup version, and its
    storage driver.  When nothing answers, one "service" problem says how to start one. */
 void cpb_doctor_service (struct cpb_doctor *d, const char *url);
+
+/* The same checks over a connection P already made (cpb node check: a node's service,
+   maybe over ssh).  REMOTE names the node when it is another machine, so that advice
+   speaks of files there rather than here; NULL for a service on this machine. */
+void cpb_doctor_connection (struct cpb_doctor *d, cpb_podman *p, const char *remote);
+
+/* Record one more check in D (DETAIL and ADVICE, which may be NULL, are taken over): the
+   checks a caller can make that the doctor cannot (a node's load over its connection). */
+void cpb_doctor_add (struct cpb_doctor *d, const char *name, enum cpb_check_status status,
+                     char *detail, char *advice);
 
 /* Number of checks with status STATUS. */
 size_t cpb_doctor_count (const struct cpb_doctor *d, enum cpb_check_status status);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # podman-service.sh: a private Podman service for tests and development.
 #
-#   tests/lib/podman-service.sh start DIR   start a service with its own storage under DIR,
-#                                           make the local base images, print the socket URL
+#   tests/lib/podman-service.sh start DIR [--no-images]
+#                                           start a service with its own storage under DIR,
+#                                           make the local base images (unless --no-images:
+#                                           a farm node that must be sent its images), print
+#                                           the socket URL
 #   tests/lib/podman-service.sh stop DIR    stop it and remove its containers and storage
 #   tests/lib/podman-service.sh env DIR     print the shell variables to reach it
 #   tests/lib/podman-service.sh podman DIR ARGS...   run the podman CLI against its storage
@@ -68,7 +71,7 @@ make_busybox_image() {
 }
 
 start() {
-  local dir=$1
+  local dir=$1 images=${2:-}
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   if [ -S "$dir/podman.sock" ] && curl -sf --unix-socket "$dir/podman.sock" \
@@ -100,7 +103,9 @@ start() {
   curl -sf --unix-socket "$dir/podman.sock" http://d/v4.0.0/libpod/_ping >/dev/null 2>&1 \
     || { cat "$dir/service.log" >&2; die "service did not answer on $dir/podman.sock"; }
   chmod 0755 "$dir" 2>/dev/null || true
-  podman_cli "$dir" image exists localhost/cpb-busybox:latest || make_busybox_image "$dir"
+  if [ "$images" != --no-images ]; then
+    podman_cli "$dir" image exists localhost/cpb-busybox:latest || make_busybox_image "$dir"
+  fi
   echo "unix://$dir/podman.sock"
 }
 
@@ -135,7 +140,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start "${2:?directory}" ;;
+  start) start "${2:?directory}" "${3:-}" ;;
   stop) stop "${2:?directory}" ;;
   env) d=$(cd "${2:?directory}" && pwd); echo "export CPB_PODMAN_URL=unix://$d/podman.sock" ;;
   podman) d=$(cd "${2:?directory}" && pwd); shift 2; podman_cli "$d" "$@" ;;

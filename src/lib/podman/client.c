@@ -101,8 +101,8 @@ parse_url (cpb_podman *p, const char *url, cpb_error **err)
     }
   return cpb_error_set (
       err, CPB_ERR_INPUT,
-      "unsupported Podman URL '%s': use unix:///path/podman.sock or tcp://host:port "
-      "(for a remote node, forward its socket with ssh -L)",
+      "unsupported Podman URL '%s': use unix:///path/podman.sock, "
+      "ssh://user@host[:port]/path/podman.sock or tcp://host:port",
       url);
 }
 
@@ -126,12 +126,34 @@ cpb_podman_open (const char *url, cpb_podman **ret, cpb_error **err)
   return 0;
 }
 
+cpb_podman *
+cpb_podman_open_socket (const char *url, const char *socket_path)
+{
+  cpb_podman *p;
+
+  pthread_once (&curl_once, curl_init_once);
+  p = cpb_xzalloc (sizeof *p);
+  p->url = cpb_xstrdup (url);
+  p->socket_path = cpb_xstrdup (socket_path);
+  p->base = cpb_xstrdup ("http://d" CPB_PODMAN_API_PREFIX);
+  p->curl = curl_easy_init ();
+  if (p->curl == NULL)
+    abort (); /* libcurl fails here only when out of memory */
+  return p;
+}
+
 int
 cpb_podman_clone (cpb_podman *p, cpb_podman **ret, cpb_error **err)
 {
   cpb_podman *c;
 
-  if (cpb_podman_open (p->url, &c, err) < 0)
+  /* A remote service's clones share its ssh master: one login per node and process. */
+  if (p->tunnel)
+    {
+      c = cpb_podman_open_socket (p->url, p->socket_path);
+      c->tunnel = cpb_ssh_tunnel_ref (p->tunnel);
+    }
+  else if (cpb_podman_open (p->url, &c, err) < 0)
     return -1;
   c->api_version = p->api_version ? cpb_xstrdup (p->api_version) : NULL;
   *ret = c;
@@ -146,6 +168,7 @@ cpb_podman_free (cpb_podman *p)
   if (p->curl)
     curl_easy_cleanup (p->curl);
   cpb_podman_stop_service (p);
+  cpb_ssh_tunnel_unref (p->tunnel);
   free (p->url);
   free (p->socket_path);
   free (p->base);

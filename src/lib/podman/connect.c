@@ -1,6 +1,8 @@
 /* podman/connect.c: finding a Podman service, checking its API version, and starting one
  * for the duration of the command when none is running (the embedded default: trying cpb
- * needs no systemd unit).
+ * needs no systemd unit); reaching a service on another machine through its ssh master
+ * (ssh.c) in two steps, so that masters start on the main thread and logins run in
+ * parallel.
  */
 #include "config.h"
 #include "podman/private.h"
@@ -82,9 +84,8 @@ connect_url (const char *url, cpb_podman **ret, cpb_error **err)
   return 0;
 }
 
-/* The path of an executable NAME on $PATH, or NULL. */
-static char *
-find_in_path (const char *name)
+char *
+cpb_podman_find_program (const char *name)
 {
   const char *path = getenv ("PATH");
   _cleanup_free_ char *copy = cpb_xstrdup (path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
@@ -309,6 +310,71 @@ add_doctor_hint (unsigned flags, cpb_error **err)
   return -1;
 }
 
+/* ------------------------------------------------------------------ targets (nodes) */
+
+int
+cpb_podman_begin (const struct cpb_podman_target *target, cpb_podman **ret, cpb_error **err)
+{
+  struct cpb_url u = { 0 };
+  struct cpb_ssh_tunnel *t = NULL;
+  int timeout = target->timeout_ms > 0 ? target->timeout_ms : CPB_PODMAN_TIMEOUT_MS;
+  int r;
+
+  if (strncmp (target->url, "ssh://", 6) != 0)
+    return cpb_podman_open (target->url, ret, err);
+  if (cpb_url_parse (target->url, &u, err) < 0)
+    return -1;
+  r = cpb_ssh_tunnel_start (&u, target->identity, timeout, &t, err);
+  cpb_url_clear (&u);
+  if (r < 0)
+    return -1;
+  *ret = cpb_podman_open_socket (target->url, cpb_ssh_tunnel_forward (t));
+  (*ret)->tunnel = t;
+  return 0;
+}
+
+/* True when P's last request got an HTTP answer: then its error is the service's own, not
+   the transport's. */
+static bool
+got_answer (cpb_podman *p)
+{
+  long status = 0;
+
+  return curl_easy_getinfo (p->curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0;
+}
+
+int
+cpb_podman_finish (cpb_podman *p, cpb_error **err)
+{
+  _cleanup_error_ cpb_error *ping_err = NULL;
+
+  if (p->tunnel == NULL)
+    return ping (p, err);
+  if (cpb_ssh_tunnel_wait (p->tunnel, &p->cancelled, err) < 0)
+    return -1;
+  if (ping (p, &ping_err) == 0)
+    return 0;
+  if (ping_err->kind == CPB_ERR_CANCELLED || got_answer (p))
+    {
+      *err = TAKE_PTR (ping_err);
+      return -1;
+    }
+  return cpb_ssh_tunnel_explain (p->tunnel, ping_err, err);
+}
+
+int
+cpb_podman_connect_to (const struct cpb_podman_target *target, cpb_podman **ret, cpb_error **err)
+{
+  _cleanup_podman_ cpb_podman *p = NULL;
+
+  if (cpb_podman_begin (target, &p, err) < 0 || cpb_podman_finish (p, err) < 0)
+    return -1;
+  *ret = TAKE_PTR (p);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ discovery */
+
 int
 cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error **err)
 {
@@ -317,8 +383,14 @@ cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error
   const char *host = getenv ("CONTAINER_HOST");
   int r;
 
+  if (url && *url && strncmp (url, "ssh://", 6) == 0)
+    return cpb_podman_connect_to (&(struct cpb_podman_target){ .url = url }, ret, err);
   if (url && *url)
     return connect_url (url, ret, err) < 0 ? add_doctor_hint (flags, err) : 0;
+  if (host && *host && strncmp (host, "ssh://", 6) == 0)
+    return cpb_podman_connect_to (&(struct cpb_podman_target){ .url = host }, ret, err) < 0
+               ? cpb_error_prefix (err, "$CONTAINER_HOST")
+               : 0;
   if (host && *host)
     {
       if (connect_url (host, ret, err) < 0)
@@ -331,7 +403,7 @@ cpb_podman_connect (const char *url, unsigned flags, cpb_podman **ret, cpb_error
   r = try_defaults (&looked, ret, err);
   if (r != 0)
     return r < 0 ? -1 : 0;
-  podman = (flags & CPB_PODMAN_NO_EMBEDDED) ? NULL : find_in_path ("podman");
+  podman = (flags & CPB_PODMAN_NO_EMBEDDED) ? NULL : cpb_podman_find_program ("podman");
   if (podman == NULL)
     return cpb_error_set (
         err, CPB_ERR_CONNECT,

@@ -40,8 +40,9 @@ enum cpb_podman_connect_flags
 
 /* Connect to a Podman service and check that it speaks libpod API 4.0 or newer.
  *
- * URL (unix:///path/podman.sock, or tcp://host:port) is the caller's explicit choice
- * (--url, CPB_PODMAN_URL) and is the only place tried when given.  With URL NULL, the
+ * URL (unix:///path/podman.sock, ssh://user@host[:port]/path/podman.sock through the user's
+ * OpenSSH client as podman/ssh.h describes, or tcp://host:port) is the caller's explicit
+ * choice (--url, CPB_PODMAN_URL) and is the only place tried when given.  With URL NULL, the
  * service is discovered: $CONTAINER_HOST when set (also authoritative: it is the user's
  * explicit setting for every Podman client), else the rootless socket
  * $XDG_RUNTIME_DIR/podman/podman.sock, then the system socket /run/podman/podman.sock.

@@ -257,8 +257,8 @@ size_multiplier (const char *suffix, uint64_t *ret)
   return 0;
 }
 
-static int
-parse_size (const char *s, uint64_t *ret)
+int
+cpb_parse_size (const char *s, uint64_t *ret)
 {
   char *end;
   double v;
@@ -285,7 +285,7 @@ cpb_yaml_as_size (cpb_diag *d, const cpb_yaml_node *n, const char *what, uint64_
 
   if (s == NULL)
     return -1;
-  if (parse_size (s, ret) < 0)
+  if (cpb_parse_size (s, ret) < 0)
     return cpb_yaml_diag (d, n, NULL, "%s must be a size like 512M or 4G, not '%s'", what, s);
   return 0;
 }

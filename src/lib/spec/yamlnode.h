@@ -158,6 +158,10 @@ int cpb_yaml_as_int (cpb_diag *d, const cpb_yaml_node *n, const char *what, long
    by "B" or "iB", any case) are powers of 1024 as in Podman's --memory.  Bytes. */
 int cpb_yaml_as_size (cpb_diag *d, const cpb_yaml_node *n, const char *what, uint64_t *ret);
 
+/* The size syntax of cpb_yaml_as_size for text that is not in a YAML file (a command-line
+   option such as `cpb node add --memory`): 0, or -1 when S is not a size. */
+int cpb_parse_size (const char *s, uint64_t *ret);
+
 /* A duration: "90" or "90s", "15m", "2h", "1d", and sums like "1h30m".  Seconds. */
 int cpb_yaml_as_duration (cpb_diag *d, const cpb_yaml_node *n, const char *what, uint64_t *ret);
 
