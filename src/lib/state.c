@@ -836,22 +836,6 @@ cpb_state_batches (cpb_state *st, const char *namespace, char ***ret, cpb_error 
   return collect_strings (st, s, ret, err);
 }
 
-int
-cpb_state_running_containers (cpb_state *st, const char *namespace, const char *batch, char ***ret,
-                              cpb_error **err)
-{
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-  if (prepare (st,
-               "SELECT container_id FROM tasks WHERE namespace = ? AND batch = ? AND "
-               "state = 'RUNNING' AND container_id IS NOT NULL",
-               &s, err) < 0)
-    return -1;
-  bind_text (s, 1, namespace);
-  bind_text (s, 2, batch);
-  return collect_strings (st, s, ret, err);
-}
-
 bool
 cpb_state_changed (cpb_state *st)
 {
@@ -866,20 +850,6 @@ cpb_state_changed (cpb_state *st)
     return false;
   st->data_version = v;
   return true;
-}
-
-int
-cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **err)
-{
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-  if (prepare (st, "SELECT count(*) FROM attempts WHERE task_id = ?", &s, err) < 0)
-    return -1;
-  sqlite3_bind_int64 (s, 1, id);
-  if (sqlite3_step (s) != SQLITE_ROW)
-    return db_error (st, err, "counting attempts");
-  *ret = sqlite3_column_int (s, 0);
-  return 0;
 }
 
 int

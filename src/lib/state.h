@@ -132,16 +132,9 @@ int cpb_state_counts (cpb_state *st, const char *namespace, const char *batch,
 /* The batches of NAMESPACE (all namespaces if NULL) as "namespace/batch" strings, sorted. */
 int cpb_state_batches (cpb_state *st, const char *namespace, char ***ret, cpb_error **err);
 
-/* The container ids recorded for tasks RUNNING in NAMESPACE/BATCH: what a killed cpb left. */
-int cpb_state_running_containers (cpb_state *st, const char *namespace, const char *batch,
-                                  char ***ret, cpb_error **err);
-
 /* True if another connection committed since the previous call (SQLite's data_version):
    the scheduler's cheap check, between rounds, for holds and cancels by other cpbs. */
 bool cpb_state_changed (cpb_state *st);
-
-/* How many attempts task ID has had over all runs, into *RET (for cpb status). */
-int cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **err);
 
 /* Split a command-line batch reference "BATCH" or "NAMESPACE/BATCH" into its parts, the
    namespace defaulting to DEFAULT_NS; both checked with cpb_check_name (CPB_ERR_INPUT). */
