@@ -13,19 +13,36 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The statements planning runs once per task, prepared once per connection: re-preparing
-   them dominated planning a large batch (100,000 tasks: 300,000 prepares). */
+/* The statements planning and the run make once per task, prepared once per connection:
+   re-preparing them dominated planning a large batch (100,000 tasks: 300,000 prepares) and
+   half the cost of a transition. */
 enum stmt_cached
 {
   STMT_TASK_GET,
   STMT_TASK_INSERT,
   STMT_TASK_REQUEUE,
+  /* and those the run makes per task (a launch, a container, a collection) */
+  STMT_TASK_START,
+  STMT_ATTEMPT_INSERT,
+  STMT_SET_CONTAINER,
+  STMT_ATTEMPT_CONTAINER,
+  STMT_ATTEMPT_FINISH,
+  STMT_TASK_FINISH,
+  STMT_KEEP_CANCELLED,
+  /* and the transaction levels around them */
+  STMT_BEGIN,
+  STMT_COMMIT,
+  STMT_ROLLBACK,
+  STMT_SAVEPOINT,
+  STMT_RELEASE,
+  STMT_ROLLBACK_TO,
   STMT_N_
 };
 
 struct cpb_state
 {
   sqlite3 *db;
+  unsigned depth; /* of nested cpb_state_begin: 0 outside a transaction */
   int64_t data_version;
   sqlite3_stmt *cached[STMT_N_];
 };
@@ -257,16 +274,97 @@ cpb_state_schema_version (cpb_state *st)
   return v;
 }
 
+/* Run the cached statement WHICH of SQL, which returns no rows. */
+static int
+exec_cached (cpb_state *st, enum stmt_cached which, const char *sql, cpb_error **err)
+{
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare_cached (st, which, sql, &s, err) < 0)
+    return -1;
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "state database: %s: %s", sql,
+                          sqlite3_errmsg (st->db));
+  return 0;
+}
+
+/* The outermost level is a BEGIN IMMEDIATE transaction: it takes the write lock at once, so
+   that its reads and its writes see one state (a DEFERRED one could read, then fail to
+   write).  Inner levels are savepoints, all of one name: ROLLBACK TO and RELEASE act on
+   the innermost of that name. */
 int
 cpb_state_begin (cpb_state *st, cpb_error **err)
 {
-  return exec_sql (st, "BEGIN IMMEDIATE", err);
+  int rc = st->depth > 0 ? exec_cached (st, STMT_SAVEPOINT, "SAVEPOINT cpb", err)
+                         : exec_cached (st, STMT_BEGIN, "BEGIN IMMEDIATE", err);
+
+  if (rc < 0)
+    return cpb_error_prefix (err, "beginning a transaction");
+  st->depth++;
+  return 0;
+}
+
+/* SQLite rolls a whole transaction back by itself after some errors (a full disk, an I/O
+   error, out of memory): then no level is left to end. */
+static bool
+rolled_back_by_sqlite (cpb_state *st)
+{
+  return sqlite3_get_autocommit (st->db) != 0;
+}
+
+int
+cpb_state_rollback (cpb_state *st, cpb_error **err)
+{
+  if (st->depth == 0)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "state database: no transaction to roll back");
+  st->depth--;
+  if (rolled_back_by_sqlite (st))
+    return 0;
+  if (st->depth == 0)
+    return exec_cached (st, STMT_ROLLBACK, "ROLLBACK", err);
+  /* ROLLBACK TO leaves the savepoint open: RELEASE ends it. */
+  if (exec_cached (st, STMT_ROLLBACK_TO, "ROLLBACK TO cpb", err) < 0)
+    return -1;
+  return exec_cached (st, STMT_RELEASE, "RELEASE cpb", err);
 }
 
 int
 cpb_state_commit (cpb_state *st, cpb_error **err)
 {
-  return exec_sql (st, "COMMIT", err);
+  int rc;
+
+  if (st->depth == 0)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "state database: no transaction to commit");
+  if (rolled_back_by_sqlite (st))
+    {
+      st->depth--;
+      return cpb_error_set (err, CPB_ERR_SYSTEM,
+                            "state database: the transaction was rolled back after an error");
+    }
+  rc = st->depth > 1 ? exec_cached (st, STMT_RELEASE, "RELEASE cpb", err)
+                     : exec_cached (st, STMT_COMMIT, "COMMIT", err);
+  if (rc < 0)
+    {
+      cpb_state_rollback (st, NULL);
+      return cpb_error_prefix (err, "committing");
+    }
+  st->depth--;
+  return 0;
+}
+
+/* End the level a transition began: committed if RC is not negative, else rolled back.
+   Returns RC, or -1 if the commit failed. */
+static int
+end_atomic (cpb_state *st, int rc, cpb_error **err)
+{
+  if (rc < 0)
+    {
+      cpb_state_rollback (st, NULL);
+      return -1;
+    }
+  if (cpb_state_commit (st, err) < 0)
+    return -1;
+  return rc;
 }
 
 static char *
@@ -490,8 +588,7 @@ cpb_state_task_plan (cpb_state *st, struct cpb_state_task *t, bool force,
       cpb_state_task_clear (&old);
       return 0;
     }
-  rc =
-      task_requeue (st, t, old.state == CPB_TASK_HELD ? CPB_TASK_HELD : CPB_TASK_QUEUED, err);
+  rc = task_requeue (st, t, old.state == CPB_TASK_HELD ? CPB_TASK_HELD : CPB_TASK_QUEUED, err);
   *ret_action = old.state == CPB_TASK_HELD ? CPB_PLAN_HELD : CPB_PLAN_RUN;
   cpb_state_task_clear (&old);
   return rc;
@@ -501,12 +598,13 @@ static int
 attempt_insert (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
                 const char *container_id, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "INSERT INTO attempts (task_id, number, run_id, node, container_id, started_at, "
-               "state) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING')",
-               &s, err) < 0)
+  if (prepare_cached (
+          st, STMT_ATTEMPT_INSERT,
+          "INSERT INTO attempts (task_id, number, run_id, node, container_id, started_at, "
+          "state) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING')",
+          &s, err) < 0)
     return -1;
   sqlite3_bind_int64 (s, 1, id);
   sqlite3_bind_int (s, 2, attempt);
@@ -517,17 +615,17 @@ attempt_insert (cpb_state *st, int64_t id, const char *run_id, int attempt, cons
   return step_done (st, s, err);
 }
 
-int
-cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
-                      const char *container_id, cpb_error **err)
+static int
+task_start (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
+            const char *container_id, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "UPDATE tasks SET state = 'RUNNING', run_id = ?, attempts = ?, node = ?, "
-               "container_id = ?, started_at = ?, ended_at = NULL, exit_code = -1 "
-               "WHERE id = ? AND state = 'QUEUED'",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_TASK_START,
+                      "UPDATE tasks SET state = 'RUNNING', run_id = ?, attempts = ?, node = ?, "
+                      "container_id = ?, started_at = ?, ended_at = NULL, exit_code = -1 "
+                      "WHERE id = ? AND state = 'QUEUED'",
+                      &s, err) < 0)
     return -1;
   bind_text (s, 1, run_id);
   sqlite3_bind_int (s, 2, attempt);
@@ -545,25 +643,42 @@ cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt
 }
 
 int
+cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
+                      const char *container_id, cpb_error **err)
+{
+  if (cpb_state_begin (st, err) < 0)
+    return -1;
+  return end_atomic (st, task_start (st, id, run_id, attempt, node, container_id, err), err);
+}
+
+static int
+task_set_container (cpb_state *st, int64_t id, const char *container_id, cpb_error **err)
+{
+  _cleanup_reset_stmt_ sqlite3_stmt *t = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *a = NULL;
+
+  if (prepare_cached (st, STMT_SET_CONTAINER, "UPDATE tasks SET container_id = ? WHERE id = ?", &t,
+                      err) < 0 ||
+      prepare_cached (st, STMT_ATTEMPT_CONTAINER,
+                      "UPDATE attempts SET container_id = ? WHERE id = (SELECT max(id) FROM "
+                      "attempts WHERE task_id = ?)",
+                      &a, err) < 0)
+    return -1;
+  bind_text (t, 1, container_id);
+  sqlite3_bind_int64 (t, 2, id);
+  bind_text (a, 1, container_id);
+  sqlite3_bind_int64 (a, 2, id);
+  if (step_done (st, t, err) < 0)
+    return -1;
+  return step_done (st, a, err);
+}
+
+int
 cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-  if (prepare (st, "UPDATE tasks SET container_id = ? WHERE id = ?", &s, err) < 0)
+  if (cpb_state_begin (st, err) < 0)
     return -1;
-  bind_text (s, 1, container_id);
-  sqlite3_bind_int64 (s, 2, id);
-  if (step_done (st, s, err) < 0)
-    return -1;
-  sqlite3_finalize (TAKE_PTR (s));
-  if (prepare (st,
-               "UPDATE attempts SET container_id = ? WHERE id = (SELECT max(id) FROM attempts "
-               "WHERE task_id = ?)",
-               &s, err) < 0)
-    return -1;
-  bind_text (s, 1, container_id);
-  sqlite3_bind_int64 (s, 2, id);
-  return step_done (st, s, err);
+  return end_atomic (st, task_set_container (st, id, container_id, err), err);
 }
 
 /* True if PID is a live cpb (not a process that reused a dead cpb's pid). */
@@ -621,13 +736,14 @@ static int
 attempt_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
                 const char *message, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
   /* The open attempt of the task is its latest. */
-  if (prepare (st,
-               "UPDATE attempts SET ended_at = ?, exit_code = ?, state = ?, message = ? "
-               "WHERE id = (SELECT max(id) FROM attempts WHERE task_id = ?) AND ended_at IS NULL",
-               &s, err) < 0)
+  if (prepare_cached (
+          st, STMT_ATTEMPT_FINISH,
+          "UPDATE attempts SET ended_at = ?, exit_code = ?, state = ?, message = ? "
+          "WHERE id = (SELECT max(id) FROM attempts WHERE task_id = ?) AND ended_at IS NULL",
+          &s, err) < 0)
     return -1;
   sqlite3_bind_int64 (s, 1, now_seconds ());
   sqlite3_bind_int (s, 2, exit_code);
@@ -643,13 +759,13 @@ static int
 keep_cancelled_outcome (cpb_state *st, int64_t id, int exit_code, const char *archive_path,
                         const char *helper_json, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "UPDATE tasks SET exit_code = ?, ended_at = ?, archive_path = coalesce (?, "
-               "archive_path), helper_json = ?, container_id = NULL "
-               "WHERE id = ? AND state = 'CANCELLED'",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_KEEP_CANCELLED,
+                      "UPDATE tasks SET exit_code = ?, ended_at = ?, archive_path = coalesce (?, "
+                      "archive_path), helper_json = ?, container_id = NULL "
+                      "WHERE id = ? AND state = 'CANCELLED'",
+                      &s, err) < 0)
     return -1;
   sqlite3_bind_int (s, 1, exit_code);
   sqlite3_bind_int64 (s, 2, now_seconds ());
@@ -661,20 +777,20 @@ keep_cancelled_outcome (cpb_state *st, int64_t id, int exit_code, const char *ar
   return 0;
 }
 
-int
-cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
-                       const char *archive_path, const char *helper_json, const char *message,
-                       cpb_error **err)
+static int
+task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
+             const char *archive_path, const char *helper_json, const char *message,
+             cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
   if (attempt_finish (st, id, state, exit_code, message, err) < 0)
     return -1;
-  if (prepare (st,
-               "UPDATE tasks SET state = ?, exit_code = ?, ended_at = ?, "
-               "archive_path = coalesce (?, archive_path), helper_json = ?, message = ?, "
-               "container_id = NULL WHERE id = ? AND state = 'RUNNING'",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_TASK_FINISH,
+                      "UPDATE tasks SET state = ?, exit_code = ?, ended_at = ?, "
+                      "archive_path = coalesce (?, archive_path), helper_json = ?, message = ?, "
+                      "container_id = NULL WHERE id = ? AND state = 'RUNNING'",
+                      &s, err) < 0)
     return -1;
   bind_text (s, 1, cpb_task_state_name (state));
   sqlite3_bind_int (s, 2, exit_code);
@@ -688,6 +804,19 @@ cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int
   if (sqlite3_changes (st->db) > 0)
     return 1;
   return keep_cancelled_outcome (st, id, exit_code, archive_path, helper_json, err);
+}
+
+int
+cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
+                       const char *archive_path, const char *helper_json, const char *message,
+                       cpb_error **err)
+{
+  int rc;
+
+  if (cpb_state_begin (st, err) < 0)
+    return -1;
+  rc = task_finish (st, id, state, exit_code, archive_path, helper_json, message, err);
+  return end_atomic (st, rc, err);
 }
 
 int

@@ -165,6 +165,13 @@ raw_open (const char *path)
 }
 
 static void
+raw_exec (sqlite3 *db, const char *sql)
+{
+  if (sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    diag ("%s: %s", sql, sqlite3_errmsg (db));
+}
+
+static void
 test_runs_and_containers (cpb_state *st, const char *path)
 {
   _cleanup_error_ cpb_error *err = NULL;
@@ -225,6 +232,86 @@ test_listing (cpb_state *st, const char *path)
   sqlite3_close (db);
 }
 
+/* Nested begin/commit/rollback: the outer level is one transaction, inner levels undo only
+   their own writes, and nothing is seen by another connection before the outer commit. */
+static void
+test_nesting (cpb_state *st, const char *path)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  sqlite3 *db = raw_open (path);
+
+  ok (cpb_state_commit (st, &err) < 0 && cpb_state_rollback (st, NULL) < 0,
+      "commit or rollback without a begin is an error: %s", err ? err->msg : "");
+  ok (cpb_state_begin (st, NULL) == 0, "a transaction");
+  plan (st, "n-1", "k", false, NULL);
+  ok (cpb_state_begin (st, NULL) == 0, "a savepoint inside it");
+  plan (st, "n-2", "k", false, NULL);
+  ok (cpb_state_rollback (st, NULL) == 0, "rolled back");
+  ok (state_of (st, "n-2") == -1 && state_of (st, "n-1") == CPB_TASK_QUEUED,
+      "undoes only what was written since its begin");
+  ok (cpb_state_begin (st, NULL) == 0 && cpb_state_begin (st, NULL) == 0, "two levels deeper");
+  plan (st, "n-3", "k", false, NULL);
+  ok (cpb_state_commit (st, NULL) == 0 && cpb_state_commit (st, NULL) == 0, "committed");
+  is_int (sql_int (db, "SELECT count(*) FROM tasks WHERE name LIKE 'n-%'"), 0,
+          "another connection sees nothing before the outer commit");
+  ok (cpb_state_commit (st, NULL) == 0, "the outer commit");
+  is_int (sql_int (db, "SELECT count(*) FROM tasks WHERE name IN ('n-1', 'n-3')"), 2,
+          "then sees both");
+  ok (cpb_state_begin (st, NULL) == 0, "a transaction");
+  plan (st, "n-4", "k", false, NULL);
+  ok (cpb_state_rollback (st, NULL) == 0 && state_of (st, "n-4") == -1, "rolled back whole");
+  sqlite3_close (db);
+}
+
+/* Each two-statement transition lands whole or not at all.  A trigger made by another
+   connection fails the second statement (as a full disk or a crash would), and what the
+   first wrote must not stay. */
+static void
+test_atomic (cpb_state *st, const char *path)
+{
+  _cleanup_error_ cpb_error *err = NULL;
+  sqlite3 *db = raw_open (path);
+  int64_t id, other;
+
+  plan (st, "a-1", "k", false, &id);
+  raw_exec (db, "CREATE TRIGGER fail BEFORE INSERT ON attempts "
+                "BEGIN SELECT RAISE (ABORT, 'injected'); END");
+  ok (cpb_state_task_start (st, id, "r", 1, "local", "c1", &err) < 0 &&
+          strstr (err->msg, "injected"),
+      "a start whose attempt cannot be written fails: %s", err ? err->msg : "");
+  is_int (state_of (st, "a-1"), CPB_TASK_QUEUED, "and leaves the task QUEUED, not RUNNING");
+  raw_exec (db, "DROP TRIGGER fail");
+  is_int (cpb_state_task_start (st, id, "r", 1, "local", "c1", &err), 1, "then it starts");
+
+  raw_exec (db, "CREATE TRIGGER fail BEFORE UPDATE OF container_id ON attempts "
+                "BEGIN SELECT RAISE (ABORT, 'injected'); END");
+  ok (cpb_state_task_set_container (st, id, "c2", NULL) < 0, "a container not recorded in the "
+                                                             "attempt fails");
+  is_int (sql_int (db, "SELECT count(*) FROM tasks WHERE name = 'a-1' AND container_id = 'c1'"), 1,
+          "and is not recorded in the task either");
+  raw_exec (db, "DROP TRIGGER fail");
+
+  raw_exec (db, "CREATE TRIGGER fail BEFORE UPDATE OF state ON tasks WHEN NEW.state = 'DONE' "
+                "BEGIN SELECT RAISE (ABORT, 'injected'); END");
+  ok (cpb_state_task_finish (st, id, CPB_TASK_DONE, 0, NULL, NULL, NULL, NULL) < 0,
+      "a finish that cannot write the task fails");
+  is_int (sql_int (db, "SELECT count(*) FROM attempts a JOIN tasks t ON a.task_id = t.id "
+                       "WHERE t.name = 'a-1' AND a.ended_at IS NULL AND t.state = 'RUNNING'"),
+          1, "and leaves the attempt open on the RUNNING task");
+
+  ok (cpb_state_begin (st, NULL) == 0, "inside a caller's transaction");
+  plan (st, "a-2", "k", false, &other);
+  ok (cpb_state_task_finish (st, id, CPB_TASK_DONE, 0, NULL, NULL, NULL, NULL) < 0,
+      "the same failure");
+  ok (cpb_state_commit (st, NULL) == 0, "does not spoil the rest of it");
+  ok (state_of (st, "a-2") == CPB_TASK_QUEUED && state_of (st, "a-1") == CPB_TASK_RUNNING,
+      "which lands without the failed transition");
+  raw_exec (db, "DROP TRIGGER fail");
+  is_int (cpb_state_task_finish (st, id, CPB_TASK_DONE, 0, NULL, NULL, NULL, &err), 1,
+          "then it finishes");
+  sqlite3_close (db);
+}
+
 int
 main (void)
 {
@@ -242,14 +329,15 @@ main (void)
   test_external (st, path);
   test_listing (st, path);
   test_runs_and_containers (st, path);
+  test_nesting (st, path);
+  test_atomic (st, path);
   cpb_state_close (st);
   ok (cpb_state_open (path, &st, &err) == 0, "reopening migrates nothing and works");
   is_int (cpb_state_schema_version (st), 1, "still version 1");
   is_int (state_of (st, "t-0"), CPB_TASK_QUEUED, "state survives a reopen");
   test_cached_statements (st, path);
   cpb_state_close (st);
-  is_int (cpb_task_state_from_name ("held"), CPB_TASK_HELD,
-          "state names parse case-insensitively");
+  is_int (cpb_task_state_from_name ("held"), CPB_TASK_HELD, "state names parse case-insensitively");
   {
     _cleanup_free_ char *cmd = cpb_xasprintf ("rm -rf '%s'", dir);
     if (system (cmd) != 0)
