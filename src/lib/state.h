@@ -76,8 +76,23 @@ int cpb_state_begin (cpb_state *st, cpb_error **err);
 int cpb_state_commit (cpb_state *st, cpb_error **err);
 int cpb_state_rollback (cpb_state *st, cpb_error **err);
 
-/* Record a new run of NAMESPACE/BATCH and return its id (random hex, also the value of the
-   io.cpb.run label on its containers) in *RET_RUN_ID. */
+/* Claim NAMESPACE/BATCH for this process, atomically, before the run touches a container or
+   plans a task: in one transaction, runs recorded as running whose process is gone are
+   marked "killed"; then, if another live process holds the batch, nothing is claimed and
+   0 is returned with its pid in *RET_OTHER_PID; otherwise this run's row is recorded (this
+   pid, status running, SPEC_PATH: the jobs.yaml it runs, made absolute) and 1 is returned
+   with its id (random hex, also the value of the io.cpb.run label on its containers) in
+   *RET_RUN_ID and 0 in *RET_OTHER_PID.  Two cpbs claiming at the same instant are
+   serialised by the write lock: exactly one gets 1.  A process is recognised by its pid,
+   its start time and the boot it runs in, so a pid reused by another process is not taken
+   for the run, nor is a zombie. */
+int cpb_state_run_claim (cpb_state *st, const char *namespace, const char *batch,
+                         const char *spec_path, char **ret_run_id, int64_t *ret_other_pid,
+                         cpb_error **err);
+
+/* Record a new run of NAMESPACE/BATCH without checking for another: kept for the run loop
+   until it claims with cpb_state_run_claim (which does the check and this in one
+   transaction; the two apart let two cpbs start the same batch). */
 int cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch,
                          const char *spec_path, char **ret_run_id, cpb_error **err);
 /* Mark the run ended with STATUS ("done", "failed", "interrupted"). */
@@ -109,8 +124,10 @@ int cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int att
 int cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id,
                                   cpb_error **err);
 
-/* Whether another cpb is running NAMESPACE/BATCH now: *RET_PID gets its pid, or 0.  Runs
-   whose process is gone (killed) are marked "killed" on the way. */
+/* Whether another cpb is running NAMESPACE/BATCH now: *RET_PID gets its pid, or 0 (a run
+   of this very process does not count).  Runs whose process is gone (killed) are marked
+   "killed" on the way.  For cpb cancel, which only asks; a run claims with
+   cpb_state_run_claim. */
 int cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int64_t *ret_pid,
                         cpb_error **err);
 
