@@ -7,25 +7,44 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-/* The statements planning runs once per task, prepared once per connection: re-preparing
-   them dominated planning a large batch (100,000 tasks: 300,000 prepares). */
+/* The statements planning and the run make once per task, prepared once per connection:
+   re-preparing them dominated planning a large batch (100,000 tasks: 300,000 prepares) and
+   half the cost of a transition. */
 enum stmt_cached
 {
   STMT_TASK_GET,
   STMT_TASK_INSERT,
   STMT_TASK_REQUEUE,
+  /* and those the run makes per task (a launch, a container, a collection) */
+  STMT_TASK_START,
+  STMT_ATTEMPT_INSERT,
+  STMT_SET_CONTAINER,
+  STMT_ATTEMPT_CONTAINER,
+  STMT_ATTEMPT_FINISH,
+  STMT_TASK_FINISH,
+  STMT_KEEP_CANCELLED,
+  /* and the transaction levels around them */
+  STMT_BEGIN,
+  STMT_COMMIT,
+  STMT_ROLLBACK,
+  STMT_SAVEPOINT,
+  STMT_RELEASE,
+  STMT_ROLLBACK_TO,
   STMT_N_
 };
 
 struct cpb_state
 {
   sqlite3 *db;
+  unsigned depth; /* of nested cpb_state_begin: 0 outside a transaction */
   int64_t data_version;
   sqlite3_stmt *cached[STMT_N_];
 };
@@ -51,9 +70,15 @@ static const char *const migrations[] = {
   "  number INTEGER NOT NULL, run_id TEXT, node TEXT, container_id TEXT,\n"
   "  started_at INTEGER, ended_at INTEGER, exit_code INTEGER, state TEXT, message TEXT);\n"
   "CREATE INDEX attempts_task ON attempts (task_id);\n",
+  /* 2: a run's process is its pid, its start time and its boot (pids are reused). */
+  "ALTER TABLE runs ADD COLUMN pid_start INTEGER;\n"
+  "ALTER TABLE runs ADD COLUMN boot_id TEXT;\n",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* How long a cpb waits for another's write transaction before giving up. */
+#define BUSY_TIMEOUT_MS 10000
 
 static int
 db_error (cpb_state *st, cpb_error **err, const char *what)
@@ -186,6 +211,25 @@ fail:
   return cpb_error_prefix (err, "migrating to schema version %d", SCHEMA_VERSION);
 }
 
+/* Switching a new database to WAL needs it to itself, and SQLite answers SQLITE_BUSY at once,
+   without calling the busy handler, while another connection writes to it (six cpbs opening
+   a new state.db at once: in 2 of 100 such rounds some failed with "database is locked").
+   So wait here, as long as the busy timeout would. */
+static int
+set_wal (cpb_state *st, cpb_error **err)
+{
+  for (int waited = 0;; waited += 10)
+    {
+      int rc = sqlite3_exec (st->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+
+      if (rc == SQLITE_OK)
+        return 0;
+      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= BUSY_TIMEOUT_MS)
+        return db_error (st, err, "switching to WAL");
+      usleep (10 * 1000);
+    }
+}
+
 static int
 make_parent_dir (const char *path, cpb_error **err)
 {
@@ -221,11 +265,9 @@ cpb_state_open (const char *path, cpb_state **ret, cpb_error **err)
     }
   /* Holds and cancels from other cpb processes wait for the run's short write transactions
      instead of failing with SQLITE_BUSY. */
-  sqlite3_busy_timeout (st->db, 10000);
-  if (exec_sql (st,
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                "PRAGMA foreign_keys = ON",
-                err) < 0 ||
+  sqlite3_busy_timeout (st->db, BUSY_TIMEOUT_MS);
+  if (set_wal (st, err) < 0 ||
+      exec_sql (st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err) < 0 ||
       migrate (st, err) < 0)
     {
       cpb_state_close (st);
@@ -257,28 +299,112 @@ cpb_state_schema_version (cpb_state *st)
   return v;
 }
 
+/* Run the cached statement WHICH of SQL, which returns no rows. */
+static int
+exec_cached (cpb_state *st, enum stmt_cached which, const char *sql, cpb_error **err)
+{
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
+
+  if (prepare_cached (st, which, sql, &s, err) < 0)
+    return -1;
+  if (sqlite3_step (s) != SQLITE_DONE)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "state database: %s: %s", sql,
+                          sqlite3_errmsg (st->db));
+  return 0;
+}
+
+/* The outermost level is a BEGIN IMMEDIATE transaction: it takes the write lock at once, so
+   that its reads and its writes see one state (a DEFERRED one could read, then fail to
+   write).  Inner levels are savepoints, all of one name: ROLLBACK TO and RELEASE act on
+   the innermost of that name. */
 int
 cpb_state_begin (cpb_state *st, cpb_error **err)
 {
-  return exec_sql (st, "BEGIN IMMEDIATE", err);
+  int rc = st->depth > 0 ? exec_cached (st, STMT_SAVEPOINT, "SAVEPOINT cpb", err)
+                         : exec_cached (st, STMT_BEGIN, "BEGIN IMMEDIATE", err);
+
+  if (rc < 0)
+    return cpb_error_prefix (err, "beginning a transaction");
+  st->depth++;
+  return 0;
 }
 
-int
-cpb_state_commit (cpb_state *st, cpb_error **err)
+/* SQLite rolls a whole transaction back by itself after some errors (a full disk, an I/O
+   error, out of memory): then no level is left to end. */
+static bool
+rolled_back_by_sqlite (cpb_state *st)
 {
-  return exec_sql (st, "COMMIT", err);
-}
-
-int
-cpb_state_begin_read (cpb_state *st, cpb_error **err)
-{
-  return exec_sql (st, "BEGIN DEFERRED", err);
+  return sqlite3_get_autocommit (st->db) != 0;
 }
 
 int
 cpb_state_rollback (cpb_state *st, cpb_error **err)
 {
-  return exec_sql (st, "ROLLBACK", err);
+  if (st->depth == 0)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "state database: no transaction to roll back");
+  st->depth--;
+  if (rolled_back_by_sqlite (st))
+    return 0;
+  if (st->depth == 0)
+    return exec_cached (st, STMT_ROLLBACK, "ROLLBACK", err);
+  /* ROLLBACK TO leaves the savepoint open: RELEASE ends it. */
+  if (exec_cached (st, STMT_ROLLBACK_TO, "ROLLBACK TO cpb", err) < 0)
+    return -1;
+  return exec_cached (st, STMT_RELEASE, "RELEASE cpb", err);
+}
+
+int
+cpb_state_commit (cpb_state *st, cpb_error **err)
+{
+  int rc;
+
+  if (st->depth == 0)
+    return cpb_error_set (err, CPB_ERR_SYSTEM, "state database: no transaction to commit");
+  if (rolled_back_by_sqlite (st))
+    {
+      st->depth--;
+      return cpb_error_set (err, CPB_ERR_SYSTEM,
+                            "state database: the transaction was rolled back after an error");
+    }
+  rc = st->depth > 1 ? exec_cached (st, STMT_RELEASE, "RELEASE cpb", err)
+                     : exec_cached (st, STMT_COMMIT, "COMMIT", err);
+  if (rc < 0)
+    {
+      cpb_state_rollback (st, NULL);
+      return cpb_error_prefix (err, "committing");
+    }
+  st->depth--;
+  return 0;
+}
+
+/* End the level a transition began: committed if RC is not negative, else rolled back.
+   Returns RC, or -1 if the commit failed. */
+static int
+end_atomic (cpb_state *st, int rc, cpb_error **err)
+{
+  if (rc < 0)
+    {
+      cpb_state_rollback (st, NULL);
+      return -1;
+    }
+  if (cpb_state_commit (st, err) < 0)
+    return -1;
+  return rc;
+}
+
+/* A DEFERRED outer level takes no lock until it reads (a shared one), and never the write
+   lock unless it writes: what a dry run's many look-ups need.  Inside a transaction it is
+   a savepoint like any inner level. */
+int
+cpb_state_begin_read (cpb_state *st, cpb_error **err)
+{
+  int rc = st->depth > 0 ? exec_cached (st, STMT_SAVEPOINT, "SAVEPOINT cpb", err)
+                         : exec_sql (st, "BEGIN DEFERRED", err);
+
+  if (rc < 0)
+    return cpb_error_prefix (err, "beginning a transaction");
+  st->depth++;
+  return 0;
 }
 
 static char *
@@ -297,28 +423,190 @@ random_run_id (void)
                         bytes[4], bytes[5]);
 }
 
-int
-cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch, const char *spec_path,
-                     char **ret_run_id, cpb_error **err)
+/* A process as the runs table records it: pids are reused, a pid with its start time
+   (clock ticks after boot) within one boot is not. */
+struct proc_id
+{
+  int64_t pid;
+  int64_t start; /* -1 if unknown */
+  char boot[40]; /* "" if unknown */
+};
+
+static void
+read_boot_id (char boot[40])
+{
+  _cleanup_fclose_ FILE *f = fopen ("/proc/sys/kernel/random/boot_id", "re");
+
+  boot[0] = '\0';
+  if (f == NULL || fgets (boot, 40, f) == NULL)
+    boot[0] = '\0';
+  boot[strcspn (boot, "\n")] = '\0';
+}
+
+/* The start time of process PID from /proc/PID/stat (field 22, after the command name in
+   parentheses, which may itself hold spaces and parentheses), or -1 if there is no such
+   process or it has exited and is only waiting to be reaped. */
+static int64_t
+proc_start (int64_t pid)
+{
+  _cleanup_free_ char *path = cpb_xasprintf ("/proc/%lld/stat", (long long)pid);
+  _cleanup_fclose_ FILE *f = fopen (path, "re");
+  char buf[1024], *p, *save = NULL;
+  size_t n;
+
+  if (f == NULL || (n = fread (buf, 1, sizeof buf - 1, f)) == 0)
+    return -1;
+  buf[n] = '\0';
+  p = strrchr (buf, ')');
+  if (p == NULL)
+    return -1;
+  p = strtok_r (p + 1, " ", &save); /* field 3: the state */
+  if (p == NULL || *p == 'Z' || *p == 'X')
+    return -1;
+  for (int field = 4; field <= 22; field++)
+    if ((p = strtok_r (NULL, " ", &save)) == NULL)
+      return -1;
+  return strtoll (p, NULL, 10);
+}
+
+static void
+proc_self (struct proc_id *ret)
+{
+  ret->pid = getpid ();
+  ret->start = proc_start (ret->pid);
+  read_boot_id (ret->boot);
+}
+
+/* True if PID is a live cpb (not a process that reused a dead cpb's pid), for rows written
+   before the runs table recorded start times: a guess by the command's name. */
+static bool
+pid_is_cpb (int64_t pid)
+{
+  _cleanup_free_ char *path = cpb_xasprintf ("/proc/%lld/comm", (long long)pid);
+  _cleanup_fclose_ FILE *f = fopen (path, "re");
+  char comm[64] = "";
+
+  if (f == NULL || fgets (comm, sizeof comm, f) == NULL)
+    return false;
+  comm[strcspn (comm, "\n")] = '\0';
+  return strcmp (comm, "cpb") == 0 || strncmp (comm, "lt-cpb", 6) == 0;
+}
+
+/* Whether the process a runs row recorded still runs. */
+static bool
+proc_alive (const struct proc_id *p)
+{
+  char boot[40];
+
+  if (p->pid <= 0)
+    return false;
+  if (p->start < 0 || p->boot[0] == '\0')
+    return pid_is_cpb (p->pid);
+  read_boot_id (boot);
+  return strcmp (boot, p->boot) == 0 && proc_start (p->pid) == p->start;
+}
+
+static int
+run_insert (cpb_state *st, const char *namespace, const char *batch, const char *spec_path,
+            char **ret_run_id, cpb_error **err)
 {
   _cleanup_stmt_ sqlite3_stmt *s = NULL;
   _cleanup_free_ char *id = random_run_id ();
+  struct proc_id self;
 
+  proc_self (&self);
   if (prepare (st,
-               "INSERT INTO runs (id, namespace, batch, spec_path, pid, started_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)",
+               "INSERT INTO runs (id, namespace, batch, spec_path, pid, pid_start, boot_id, "
+               "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                &s, err) < 0)
     return -1;
   bind_text (s, 1, id);
   bind_text (s, 2, namespace);
   bind_text (s, 3, batch);
   bind_text (s, 4, spec_path);
-  sqlite3_bind_int64 (s, 5, getpid ());
-  sqlite3_bind_int64 (s, 6, now_seconds ());
+  sqlite3_bind_int64 (s, 5, self.pid);
+  if (self.start >= 0)
+    sqlite3_bind_int64 (s, 6, self.start);
+  bind_text (s, 7, self.boot[0] ? self.boot : NULL);
+  sqlite3_bind_int64 (s, 8, now_seconds ());
   if (step_done (st, s, err) < 0)
     return -1;
   *ret_run_id = TAKE_PTR (id);
   return 0;
+}
+
+int
+cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch, const char *spec_path,
+                     char **ret_run_id, cpb_error **err)
+{
+  return run_insert (st, namespace, batch, spec_path, ret_run_id, err);
+}
+
+/* Mark the runs of NAMESPACE/BATCH recorded as running whose process is gone as killed; *RET_PID
+   gets the pid of one that is live, or 0.  A live run of this process counts only if
+   COUNT_SELF. */
+static int
+reap_runs (cpb_state *st, const char *namespace, const char *batch, bool count_self,
+           int64_t *ret_pid, cpb_error **err)
+{
+  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_stmt_ sqlite3_stmt *mark = NULL;
+  int rc;
+
+  *ret_pid = 0;
+  if (prepare (st,
+               "SELECT id, pid, pid_start, boot_id FROM runs "
+               "WHERE namespace = ? AND batch = ? AND status = 'running'",
+               &s, err) < 0 ||
+      prepare (st, "UPDATE runs SET status = 'killed', ended_at = ? WHERE id = ?", &mark, err) < 0)
+    return -1;
+  bind_text (s, 1, namespace);
+  bind_text (s, 2, batch);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      const char *boot = (const char *)sqlite3_column_text (s, 3);
+      struct proc_id p = { .pid = sqlite3_column_int64 (s, 1), .start = -1 };
+
+      if (sqlite3_column_type (s, 2) != SQLITE_NULL)
+        p.start = sqlite3_column_int64 (s, 2);
+      snprintf (p.boot, sizeof p.boot, "%s", boot ? boot : "");
+      if (proc_alive (&p))
+        {
+          if (count_self || p.pid != getpid ())
+            *ret_pid = p.pid;
+          continue;
+        }
+      sqlite3_reset (mark);
+      sqlite3_bind_int64 (mark, 1, now_seconds ());
+      sqlite3_bind_text (mark, 2, (const char *)sqlite3_column_text (s, 0), -1, SQLITE_TRANSIENT);
+      if (step_done (st, mark, err) < 0)
+        return -1;
+    }
+  if (rc != SQLITE_DONE)
+    return db_error (st, err, "reading runs");
+  return 0;
+}
+
+int
+cpb_state_run_claim (cpb_state *st, const char *namespace, const char *batch, const char *spec_path,
+                     char **ret_run_id, int64_t *ret_other_pid, cpb_error **err)
+{
+  _cleanup_free_ char *id = NULL, *real = spec_path ? realpath (spec_path, NULL) : NULL;
+  int64_t other = 0;
+  int rc;
+
+  if (cpb_state_begin (st, err) < 0)
+    return cpb_error_prefix (err, "claiming batch '%s'", batch);
+  rc = reap_runs (st, namespace, batch, true, &other, err);
+  if (rc == 0 && other == 0)
+    rc = run_insert (st, namespace, batch, real ? real : spec_path, &id, err);
+  if (end_atomic (st, rc, err) < 0)
+    return cpb_error_prefix (err, "claiming batch '%s'", batch);
+  *ret_other_pid = other;
+  if (other)
+    return 0;
+  *ret_run_id = TAKE_PTR (id);
+  return 1;
 }
 
 int
@@ -502,8 +790,7 @@ cpb_state_task_plan (cpb_state *st, struct cpb_state_task *t, bool force,
       cpb_state_task_clear (&old);
       return 0;
     }
-  rc =
-      task_requeue (st, t, old.state == CPB_TASK_HELD ? CPB_TASK_HELD : CPB_TASK_QUEUED, err);
+  rc = task_requeue (st, t, old.state == CPB_TASK_HELD ? CPB_TASK_HELD : CPB_TASK_QUEUED, err);
   *ret_action = old.state == CPB_TASK_HELD ? CPB_PLAN_HELD : CPB_PLAN_RUN;
   cpb_state_task_clear (&old);
   return rc;
@@ -513,12 +800,13 @@ static int
 attempt_insert (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
                 const char *container_id, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "INSERT INTO attempts (task_id, number, run_id, node, container_id, started_at, "
-               "state) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING')",
-               &s, err) < 0)
+  if (prepare_cached (
+          st, STMT_ATTEMPT_INSERT,
+          "INSERT INTO attempts (task_id, number, run_id, node, container_id, started_at, "
+          "state) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING')",
+          &s, err) < 0)
     return -1;
   sqlite3_bind_int64 (s, 1, id);
   sqlite3_bind_int (s, 2, attempt);
@@ -529,17 +817,17 @@ attempt_insert (cpb_state *st, int64_t id, const char *run_id, int attempt, cons
   return step_done (st, s, err);
 }
 
-int
-cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
-                      const char *container_id, cpb_error **err)
+static int
+task_start (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
+            const char *container_id, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "UPDATE tasks SET state = 'RUNNING', run_id = ?, attempts = ?, node = ?, "
-               "container_id = ?, started_at = ?, ended_at = NULL, exit_code = -1 "
-               "WHERE id = ? AND state = 'QUEUED'",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_TASK_START,
+                      "UPDATE tasks SET state = 'RUNNING', run_id = ?, attempts = ?, node = ?, "
+                      "container_id = ?, started_at = ?, ended_at = NULL, exit_code = -1 "
+                      "WHERE id = ? AND state = 'QUEUED'",
+                      &s, err) < 0)
     return -1;
   bind_text (s, 1, run_id);
   sqlite3_bind_int (s, 2, attempt);
@@ -557,89 +845,63 @@ cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt
 }
 
 int
-cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id, cpb_error **err)
+cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt, const char *node,
+                      const char *container_id, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-  if (prepare (st, "UPDATE tasks SET container_id = ? WHERE id = ?", &s, err) < 0)
+  if (cpb_state_begin (st, err) < 0)
     return -1;
-  bind_text (s, 1, container_id);
-  sqlite3_bind_int64 (s, 2, id);
-  if (step_done (st, s, err) < 0)
-    return -1;
-  sqlite3_finalize (TAKE_PTR (s));
-  if (prepare (st,
-               "UPDATE attempts SET container_id = ? WHERE id = (SELECT max(id) FROM attempts "
-               "WHERE task_id = ?)",
-               &s, err) < 0)
-    return -1;
-  bind_text (s, 1, container_id);
-  sqlite3_bind_int64 (s, 2, id);
-  return step_done (st, s, err);
+  return end_atomic (st, task_start (st, id, run_id, attempt, node, container_id, err), err);
 }
 
-/* True if PID is a live cpb (not a process that reused a dead cpb's pid). */
-static bool
-pid_is_cpb (int64_t pid)
+static int
+task_set_container (cpb_state *st, int64_t id, const char *container_id, cpb_error **err)
 {
-  _cleanup_free_ char *path = cpb_xasprintf ("/proc/%lld/comm", (long long)pid);
-  _cleanup_fclose_ FILE *f = fopen (path, "re");
-  char comm[64] = "";
+  _cleanup_reset_stmt_ sqlite3_stmt *t = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *a = NULL;
 
-  if (f == NULL || fgets (comm, sizeof comm, f) == NULL)
-    return false;
-  comm[strcspn (comm, "\n")] = '\0';
-  return strcmp (comm, "cpb") == 0 || strncmp (comm, "lt-cpb", 6) == 0;
+  if (prepare_cached (st, STMT_SET_CONTAINER, "UPDATE tasks SET container_id = ? WHERE id = ?", &t,
+                      err) < 0 ||
+      prepare_cached (st, STMT_ATTEMPT_CONTAINER,
+                      "UPDATE attempts SET container_id = ? WHERE id = (SELECT max(id) FROM "
+                      "attempts WHERE task_id = ?)",
+                      &a, err) < 0)
+    return -1;
+  bind_text (t, 1, container_id);
+  sqlite3_bind_int64 (t, 2, id);
+  bind_text (a, 1, container_id);
+  sqlite3_bind_int64 (a, 2, id);
+  if (step_done (st, t, err) < 0)
+    return -1;
+  return step_done (st, a, err);
+}
+
+int
+cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id, cpb_error **err)
+{
+  if (cpb_state_begin (st, err) < 0)
+    return -1;
+  return end_atomic (st, task_set_container (st, id, container_id, err), err);
 }
 
 int
 cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int64_t *ret_pid,
                     cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-  _cleanup_stmt_ sqlite3_stmt *mark = NULL;
-  int rc;
-
-  *ret_pid = 0;
-  if (prepare (st,
-               "SELECT id, pid FROM runs WHERE namespace = ? AND batch = ? AND status = 'running'",
-               &s, err) < 0 ||
-      prepare (st, "UPDATE runs SET status = 'killed' WHERE id = ?", &mark, err) < 0)
-    return -1;
-  bind_text (s, 1, namespace);
-  bind_text (s, 2, batch);
-  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
-    {
-      int64_t pid = sqlite3_column_int64 (s, 1);
-
-      if (pid != getpid () && pid_is_cpb (pid))
-        {
-          *ret_pid = pid;
-          continue;
-        }
-      if (pid == getpid ())
-        continue;
-      sqlite3_reset (mark);
-      sqlite3_bind_text (mark, 1, (const char *)sqlite3_column_text (s, 0), -1, SQLITE_TRANSIENT);
-      if (step_done (st, mark, err) < 0)
-        return -1;
-    }
-  if (rc != SQLITE_DONE)
-    return db_error (st, err, "reading runs");
-  return 0;
+  return reap_runs (st, namespace, batch, false, ret_pid, err);
 }
 
 static int
 attempt_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
                 const char *message, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
   /* The open attempt of the task is its latest. */
-  if (prepare (st,
-               "UPDATE attempts SET ended_at = ?, exit_code = ?, state = ?, message = ? "
-               "WHERE id = (SELECT max(id) FROM attempts WHERE task_id = ?) AND ended_at IS NULL",
-               &s, err) < 0)
+  if (prepare_cached (
+          st, STMT_ATTEMPT_FINISH,
+          "UPDATE attempts SET ended_at = ?, exit_code = ?, state = ?, message = ? "
+          "WHERE id = (SELECT max(id) FROM attempts WHERE task_id = ?) AND ended_at IS NULL",
+          &s, err) < 0)
     return -1;
   sqlite3_bind_int64 (s, 1, now_seconds ());
   sqlite3_bind_int (s, 2, exit_code);
@@ -655,13 +917,13 @@ static int
 keep_cancelled_outcome (cpb_state *st, int64_t id, int exit_code, const char *archive_path,
                         const char *helper_json, cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
-  if (prepare (st,
-               "UPDATE tasks SET exit_code = ?, ended_at = ?, archive_path = coalesce (?, "
-               "archive_path), helper_json = ?, container_id = NULL "
-               "WHERE id = ? AND state = 'CANCELLED'",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_KEEP_CANCELLED,
+                      "UPDATE tasks SET exit_code = ?, ended_at = ?, archive_path = coalesce (?, "
+                      "archive_path), helper_json = ?, container_id = NULL "
+                      "WHERE id = ? AND state = 'CANCELLED'",
+                      &s, err) < 0)
     return -1;
   sqlite3_bind_int (s, 1, exit_code);
   sqlite3_bind_int64 (s, 2, now_seconds ());
@@ -673,20 +935,20 @@ keep_cancelled_outcome (cpb_state *st, int64_t id, int exit_code, const char *ar
   return 0;
 }
 
-int
-cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
-                       const char *archive_path, const char *helper_json, const char *message,
-                       cpb_error **err)
+static int
+task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
+             const char *archive_path, const char *helper_json, const char *message,
+             cpb_error **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
+  _cleanup_reset_stmt_ sqlite3_stmt *s = NULL;
 
   if (attempt_finish (st, id, state, exit_code, message, err) < 0)
     return -1;
-  if (prepare (st,
-               "UPDATE tasks SET state = ?, exit_code = ?, ended_at = ?, "
-               "archive_path = coalesce (?, archive_path), helper_json = ?, message = ?, "
-               "container_id = NULL WHERE id = ? AND state = 'RUNNING'",
-               &s, err) < 0)
+  if (prepare_cached (st, STMT_TASK_FINISH,
+                      "UPDATE tasks SET state = ?, exit_code = ?, ended_at = ?, "
+                      "archive_path = coalesce (?, archive_path), helper_json = ?, message = ?, "
+                      "container_id = NULL WHERE id = ? AND state = 'RUNNING'",
+                      &s, err) < 0)
     return -1;
   bind_text (s, 1, cpb_task_state_name (state));
   sqlite3_bind_int (s, 2, exit_code);
@@ -700,6 +962,19 @@ cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int
   if (sqlite3_changes (st->db) > 0)
     return 1;
   return keep_cancelled_outcome (st, id, exit_code, archive_path, helper_json, err);
+}
+
+int
+cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
+                       const char *archive_path, const char *helper_json, const char *message,
+                       cpb_error **err)
+{
+  int rc;
+
+  if (cpb_state_begin (st, err) < 0)
+    return -1;
+  rc = task_finish (st, id, state, exit_code, archive_path, helper_json, message, err);
+  return end_atomic (st, rc, err);
 }
 
 int
@@ -848,22 +1123,6 @@ cpb_state_batches (cpb_state *st, const char *namespace, char ***ret, cpb_error 
   return collect_strings (st, s, ret, err);
 }
 
-int
-cpb_state_running_containers (cpb_state *st, const char *namespace, const char *batch, char ***ret,
-                              cpb_error **err)
-{
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-  if (prepare (st,
-               "SELECT container_id FROM tasks WHERE namespace = ? AND batch = ? AND "
-               "state = 'RUNNING' AND container_id IS NOT NULL",
-               &s, err) < 0)
-    return -1;
-  bind_text (s, 1, namespace);
-  bind_text (s, 2, batch);
-  return collect_strings (st, s, ret, err);
-}
-
 bool
 cpb_state_changed (cpb_state *st)
 {
@@ -878,20 +1137,6 @@ cpb_state_changed (cpb_state *st)
     return false;
   st->data_version = v;
   return true;
-}
-
-int
-cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **err)
-{
-  _cleanup_stmt_ sqlite3_stmt *s = NULL;
-
-  if (prepare (st, "SELECT count(*) FROM attempts WHERE task_id = ?", &s, err) < 0)
-    return -1;
-  sqlite3_bind_int64 (s, 1, id);
-  if (sqlite3_step (s) != SQLITE_ROW)
-    return db_error (st, err, "counting attempts");
-  *ret = sqlite3_column_int (s, 0);
-  return 0;
 }
 
 int

@@ -8,7 +8,10 @@
  *
  * Transitions made by the scheduler are conditional on the state it expects
  * (QUEUED -> RUNNING only if still QUEUED, RUNNING -> DONE only if still RUNNING), so a
- * concurrent hold or cancel is never overwritten.
+ * concurrent hold or cancel is never overwritten, and each is atomic, so a cpb killed at any
+ * instant leaves a task and its attempt in step.
+ *
+ * One connection (cpb_state) belongs to one thread at a time.
  */
 #ifndef CPB_STATE_H
 #define CPB_STATE_H
@@ -59,19 +62,41 @@ CPB_DEFINE_CLEANUP_FUNC (cpb_state *, cpb_state_close)
 /* The schema version this build writes (the `schema` table records the database's). */
 int cpb_state_schema_version (cpb_state *st);
 
-/* Group several writes into one transaction: planning thousands of tasks one commit at a
-   time would take minutes on a spinning disk. */
+/* Group several writes into one transaction: planning thousands of tasks, or the thousands
+   of transitions of one round of a large run, one commit at a time costs seconds to
+   minutes (docs/running.md has the figures).  The outermost begin takes the database's
+   write lock (BEGIN IMMEDIATE: other cpbs wait for the commit, up to the busy timeout);
+   begins inside it nest as savepoints, so a function that must be atomic on its own (every
+   two-statement transition below) stays atomic inside a caller's larger transaction.  Each
+   begin is ended by exactly one commit or rollback: a failed commit rolls its level back.
+   Rolling back an inner level undoes only what was written since its begin.  Keep the
+   outer level short (one round of the loop, not a container's lifetime): cpb hold, release
+   and cancel wait for its commit. */
 int cpb_state_begin (cpb_state *st, cpb_error **err);
 int cpb_state_commit (cpb_state *st, cpb_error **err);
-/* A read transaction (ended by cpb_state_commit): many look-ups in one snapshot take the
-   database's lock once, not once each (a dry run of 100,000 tasks made 300,000 fcntl and
-   stat calls without). */
+/* A read transaction (ended by cpb_state_commit or rollback, nesting like the others):
+   many look-ups in one snapshot take the database's lock once, not once each (a dry run of
+   100,000 tasks made 300,000 fcntl and stat calls without). */
 int cpb_state_begin_read (cpb_state *st, cpb_error **err);
-/* Undo what the transaction wrote: a refused plan leaves the database as it was. */
 int cpb_state_rollback (cpb_state *st, cpb_error **err);
 
-/* Record a new run of NAMESPACE/BATCH and return its id (random hex, also the value of the
-   io.cpb.run label on its containers) in *RET_RUN_ID. */
+/* Claim NAMESPACE/BATCH for this process, atomically, before the run touches a container or
+   plans a task: in one transaction, runs recorded as running whose process is gone are
+   marked "killed"; then, if another live process holds the batch, nothing is claimed and
+   0 is returned with its pid in *RET_OTHER_PID; otherwise this run's row is recorded (this
+   pid, status running, SPEC_PATH: the jobs.yaml it runs, made absolute) and 1 is returned
+   with its id (random hex, also the value of the io.cpb.run label on its containers) in
+   *RET_RUN_ID and 0 in *RET_OTHER_PID.  Two cpbs claiming at the same instant are
+   serialised by the write lock: exactly one gets 1.  A process is recognised by its pid,
+   its start time and the boot it runs in, so a pid reused by another process is not taken
+   for the run, nor is a zombie. */
+int cpb_state_run_claim (cpb_state *st, const char *namespace, const char *batch,
+                         const char *spec_path, char **ret_run_id, int64_t *ret_other_pid,
+                         cpb_error **err);
+
+/* Record a new run of NAMESPACE/BATCH without checking for another: kept for the run loop
+   until it claims with cpb_state_run_claim (which does the check and this in one
+   transaction; the two apart let two cpbs start the same batch). */
 int cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch,
                          const char *spec_path, char **ret_run_id, cpb_error **err);
 /* Mark the run ended with STATUS ("done", "failed", "interrupted"). */
@@ -91,24 +116,29 @@ enum cpb_plan_action
 int cpb_state_task_plan (cpb_state *st, struct cpb_state_task *t, bool force,
                          enum cpb_plan_action *ret_action, cpb_error **err);
 
-/* QUEUED -> RUNNING for attempt ATTEMPT in container CONTAINER_ID on NODE.  Returns 1 if
-   done, 0 if the task was no longer QUEUED (held or cancelled meanwhile). */
+/* QUEUED -> RUNNING for attempt ATTEMPT in container CONTAINER_ID on NODE, with the
+   attempt's row, both or neither.  Returns 1 if done, 0 if the task was no longer QUEUED
+   (held or cancelled meanwhile). */
 int cpb_state_task_start (cpb_state *st, int64_t id, const char *run_id, int attempt,
                           const char *node, const char *container_id, cpb_error **err);
 
-/* Record the container of the RUNNING task ID (created after the task was marked RUNNING,
-   so that a cpb killed in between leaves a container the next run can recognise). */
+/* Record the container of the RUNNING task ID and of its attempt, both or neither (created
+   after the task was marked RUNNING, so that a cpb killed in between leaves a container the
+   next run can recognise). */
 int cpb_state_task_set_container (cpb_state *st, int64_t id, const char *container_id,
                                   cpb_error **err);
 
-/* Whether another cpb is running NAMESPACE/BATCH now: *RET_PID gets its pid, or 0.  Runs
-   whose process is gone (killed) are marked "killed" on the way. */
+/* Whether another cpb is running NAMESPACE/BATCH now: *RET_PID gets its pid, or 0 (a run
+   of this very process does not count).  Runs whose process is gone (killed) are marked
+   "killed" on the way.  For cpb cancel, which only asks; a run claims with
+   cpb_state_run_claim. */
 int cpb_state_run_live (cpb_state *st, const char *namespace, const char *batch, int64_t *ret_pid,
                         cpb_error **err);
 
-/* RUNNING -> STATE (DONE, FAILED, QUEUED for a retry, CANCELLED) with the attempt's outcome.
-   Returns 1 if done, 0 if the task was no longer RUNNING (cancelled meanwhile: the
-   attempt is still recorded). ARCHIVE_PATH, HELPER_JSON and MESSAGE may be NULL. */
+/* RUNNING -> STATE (DONE, FAILED, QUEUED for a retry, CANCELLED) with the attempt's outcome,
+   the attempt and the task together or neither.  Returns 1 if done, 0 if the task was no
+   longer RUNNING (cancelled meanwhile: the attempt is still recorded). ARCHIVE_PATH,
+   HELPER_JSON and MESSAGE may be NULL. */
 int cpb_state_task_finish (cpb_state *st, int64_t id, enum cpb_task_state state, int exit_code,
                            const char *archive_path, const char *helper_json, const char *message,
                            cpb_error **err);
@@ -138,16 +168,9 @@ int cpb_state_counts (cpb_state *st, const char *namespace, const char *batch,
 /* The batches of NAMESPACE (all namespaces if NULL) as "namespace/batch" strings, sorted. */
 int cpb_state_batches (cpb_state *st, const char *namespace, char ***ret, cpb_error **err);
 
-/* The container ids recorded for tasks RUNNING in NAMESPACE/BATCH: what a killed cpb left. */
-int cpb_state_running_containers (cpb_state *st, const char *namespace, const char *batch,
-                                  char ***ret, cpb_error **err);
-
 /* True if another connection committed since the previous call (SQLite's data_version):
    the scheduler's cheap check, between rounds, for holds and cancels by other cpbs. */
 bool cpb_state_changed (cpb_state *st);
-
-/* How many attempts task ID has had over all runs, into *RET (for cpb status). */
-int cpb_state_attempts_count (cpb_state *st, int64_t id, int *ret, cpb_error **err);
 
 /* Split a command-line batch reference "BATCH" or "NAMESPACE/BATCH" into its parts, the
    namespace defaulting to DEFAULT_NS; both checked with cpb_check_name (CPB_ERR_INPUT). */
