@@ -306,6 +306,7 @@ run_main (const struct cpb_global *g, struct run_args *a, cpb_error **err)
   if (!a->dry_run && cpb_helper_locate (&helper, err) < 0)
     return -1;
   a->o.archive_root = archive;
+  a->o.spec_path = strcmp (a->spec_path, "-") == 0 ? NULL : a->spec_path;
   a->o.helper_path = helper;
   a->o.backoff_base = backoff ? strtod (backoff, NULL) : 0;
   if (cpb_cli_connect (g, &p, err) < 0 || cpb_node_local (p, &node, err) < 0)

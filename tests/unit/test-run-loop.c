@@ -592,7 +592,7 @@ leave_running (const struct cpb_plan_entry *v, size_t n)
       char *run_id = NULL;
 
       if (cpb_state_open (db_path, &st, NULL) < 0 ||
-          cpb_state_run_begin (st, "ns", "b", NULL, &run_id, NULL) < 0)
+          cpb_state_run_claim (st, "ns", "b", NULL, &run_id, &(int64_t){ 0 }, NULL) != 1)
         _exit (1);
       for (size_t i = 0; i < n; i++)
         {

@@ -657,6 +657,23 @@ show_progress (struct run *r, double now)
   run_emit (r, &(struct cpb_run_event){ .kind = CPB_RUN_EVENT_PROGRESS, .now = now, .counts = counts });
 }
 
+/* What a wake of the loop does, inside the round's transaction. */
+static int
+one_round (struct run *r, double now, bool changed, double *ret_wake, cpb_error **err)
+{
+  if (r->interrupted && !r->stopping)
+    begin_stopping (r, "interrupted");
+  if (changed)
+    sync_from_db (r);
+  if (process_events (r, err) < 0)
+    return -1;
+  cancel_blocked (r);
+  if (start_ready (r, now, ret_wake, err) < 0)
+    return -1;
+  check_stops (r, now);
+  return 0;
+}
+
 static int
 loop (struct run *r, cpb_error **err)
 {
@@ -666,18 +683,21 @@ loop (struct run *r, cpb_error **err)
     {
       double now = run_now (), wake_at = -1, timeout = 1.0;
 
-      if (r->interrupted && !r->stopping)
-        begin_stopping (r, "interrupted");
+      bool changed = cpb_state_changed (r->st);
+
+      /* One round, one transaction: a round of a large run makes thousands of transitions,
+         each atomic on its own (a savepoint), all committed together. */
+      if (cpb_state_begin (r->st, err) < 0)
+        return -1;
+      if (one_round (r, now, changed, &wake_at, err) < 0)
+        {
+          cpb_state_rollback (r->st, NULL);
+          return -1;
+        }
+      if (cpb_state_commit (r->st, err) < 0)
+        return -1;
       if (r->stopping && stop_began == 0)
         stop_began = now;
-      if (cpb_state_changed (r->st))
-        sync_from_db (r);
-      if (process_events (r, err) < 0)
-        return -1;
-      cancel_blocked (r);
-      if (start_ready (r, now, &wake_at, err) < 0)
-        return -1;
-      check_stops (r, now);
       r->engine->ops->tick (r->engine, now);
       show_progress (r, now);
       if (r->n_live == 0 && (cpb_scheduler_done (r->sched) || r->stopping))
@@ -710,19 +730,21 @@ run_verdict (struct run *r, struct cpb_run_result *ret, cpb_error **err)
   return 0;
 }
 
-/* Claim the batch: refuse it when another live cpb runs it, else record this run, before
-   anything of the batch is touched. */
+/* Claim the batch: refuse it when another live cpb runs it, else record this run, in one
+   transaction and before anything of the batch is touched (two cpbs started at the same
+   instant both ran, and removed each other's containers). */
 static int
 claim (struct run *r, cpb_error **err)
 {
   int64_t pid = 0;
+  int rc = cpb_state_run_claim (r->st, r->ns, r->batch, r->o->spec_path, &r->run_id, &pid, err);
 
-  if (cpb_state_run_live (r->st, r->ns, r->batch, &pid, err) < 0)
+  if (rc < 0)
     return -1;
-  if (pid)
+  if (rc == 0)
     return cpb_error_set (err, CPB_ERR_INPUT, "batch '%s' is being run by cpb (pid %lld)", r->batch,
                           (long long)pid);
-  return cpb_state_run_begin (r->st, r->ns, r->batch, NULL, &r->run_id, err);
+  return 0;
 }
 
 /* Adopted tasks run on the engine like the run's own: the engine watches them. */

@@ -28,6 +28,7 @@
 struct cpb_run_options
 {
   const char *archive_root; /* the store (cpb_archive_dir) */
+  const char *spec_path;    /* the jobs.yaml, recorded with the run (NULL: standard input) */
   const char *namespace;    /* NULL: the spec's, else cpb_default_namespace() */
   const char *batch;        /* NULL: the spec's batch */
   const char *helper_path;  /* cpb-helper on the host */
