@@ -1,5 +1,5 @@
 /* sched-bench.c: the scheduler alone at scale, without Podman or a database.  Prints one
- * "what N seconds" line per case, for docs/running.md.
+ * "what N seconds" line per case, for docs/running.md (run by sched-state.sh).
  *
  *   sched-bench [N...]          (default: 10000 20000 40000 100000)
  *

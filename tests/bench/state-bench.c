@@ -1,5 +1,6 @@
 /* state-bench.c: what the run loop's writes to the state database cost, one transaction each
- * or many in one.  Prints one "what N seconds" line per case, for docs/running.md.
+ * or many in one.  Prints one "what N seconds" line per case, for docs/running.md (run by
+ * sched-state.sh).
  *
  *   state-bench [N [DIR]]       (default: 10000 tasks, a new directory under /var/tmp)
  *
