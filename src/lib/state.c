@@ -535,13 +535,6 @@ run_insert (cpb_state *st, const char *namespace, const char *batch, const char 
   return 0;
 }
 
-int
-cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch, const char *spec_path,
-                     char **ret_run_id, cpb_error **err)
-{
-  return run_insert (st, namespace, batch, spec_path, ret_run_id, err);
-}
-
 /* Mark the runs of NAMESPACE/BATCH recorded as running whose process is gone as killed; *RET_PID
    gets the pid of one that is live, or 0.  A live run of this process counts only if
    COUNT_SELF. */

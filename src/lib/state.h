@@ -94,11 +94,6 @@ int cpb_state_run_claim (cpb_state *st, const char *namespace, const char *batch
                          const char *spec_path, char **ret_run_id, int64_t *ret_other_pid,
                          cpb_error **err);
 
-/* Record a new run of NAMESPACE/BATCH without checking for another: kept for the run loop
-   until it claims with cpb_state_run_claim (which does the check and this in one
-   transaction; the two apart let two cpbs start the same batch). */
-int cpb_state_run_begin (cpb_state *st, const char *namespace, const char *batch,
-                         const char *spec_path, char **ret_run_id, cpb_error **err);
 /* Mark the run ended with STATUS ("done", "failed", "interrupted"). */
 int cpb_state_run_end (cpb_state *st, const char *run_id, const char *status, cpb_error **err);
 

@@ -60,7 +60,7 @@ test_resume (cpb_state *st)
   _cleanup_free_ char *run = NULL;
   int64_t a, b;
 
-  ok (cpb_state_run_begin (st, "ns", "sweep", "jobs.yaml", &run, &err) == 0 && strlen (run) == 12,
+  ok (cpb_state_run_claim (st, "ns", "sweep", "jobs.yaml", &run, &(int64_t){ 0 }, &err) == 1 && strlen (run) == 12,
       "a run gets a 12-hex id");
   is_int (plan (st, "t-0", "k0", false, &a), CPB_PLAN_RUN, "a new task is run");
   is_int (plan (st, "t-1", "k1", false, &b), CPB_PLAN_RUN, "a second new task is run");
@@ -181,7 +181,7 @@ test_runs_and_containers (cpb_state *st, const char *path)
   sqlite3 *db = raw_open (path);
   int64_t id, pid = -1;
 
-  ok (cpb_state_run_begin (st, "ns", "other", NULL, &run, &err) == 0, "a run of another batch");
+  ok (cpb_state_run_claim (st, "ns", "other", NULL, &run, &(int64_t){ 0 }, &err) == 1, "a run of another batch");
   ok (cpb_state_run_live (st, "ns", "other", &pid, &err) == 0 && pid == 0,
       "this process's own run is not another live cpb");
   {
