@@ -468,7 +468,7 @@ check_errors (const char *image)
   show ("create", TAKE_PTR (err));
   cpb_podman_connect ("unix:///nonexistent/podman.sock", 0, &nowhere, &err);
   show ("connect", TAKE_PTR (err));
-  cpb_podman_connect ("ssh://user@host/run/podman.sock", 0, &nowhere, &err);
+  cpb_podman_connect ("http://host/run/podman.sock", 0, &nowhere, &err);
   show ("url", TAKE_PTR (err));
   return 0;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -290,7 +291,28 @@ struct seen
   const char *hold_at;  /* at the STARTED of this task, another cpb ... */
   const char *hold;     /* ... holds this task */
   const char *cancel;   /* ... and cancels this one */
+  pthread_t other;       /* that other cpb */
+  bool other_started;
+  int other_rc;
 };
+
+static void *
+other_cpb (void *ctx)
+{
+  struct seen *s = ctx;
+  _cleanup_state_ cpb_state *other = NULL;
+  size_t changed = 0;
+
+  s->other_rc = -1;
+  if (cpb_state_open (db_path, &other, NULL) < 0 ||
+      cpb_state_tasks_move (other, "ns", "b", s->hold, 1u << CPB_TASK_QUEUED, CPB_TASK_HELD, NULL,
+                            &changed, NULL) < 0 ||
+      cpb_state_tasks_move (other, "ns", "b", s->cancel, 1u << CPB_TASK_RUNNING,
+                            CPB_TASK_CANCELLED, "cancelled", &changed, NULL) < 0)
+    return NULL;
+  s->other_rc = 0;
+  return NULL;
+}
 
 static void
 observe (void *ctx, const struct cpb_run_event *ev)
@@ -310,16 +332,11 @@ observe (void *ctx, const struct cpb_run_event *ev)
         }
       if (s->hold_at && strcmp (ev->task, s->hold_at) == 0)
         {
-          _cleanup_state_ cpb_state *other = NULL;
-          size_t changed = 0;
-
-          if (cpb_state_open (db_path, &other, NULL) == 0)
-            {
-              cpb_state_tasks_move (other, "ns", "b", s->hold, 1u << CPB_TASK_QUEUED, CPB_TASK_HELD,
-                                    NULL, &changed, NULL);
-              cpb_state_tasks_move (other, "ns", "b", s->cancel, 1u << CPB_TASK_RUNNING,
-                                    CPB_TASK_CANCELLED, "cancelled", &changed, NULL);
-            }
+          /* Observers are called inside the round's transaction, so "another cpb" must
+             not block this one: it is a thread with its own connection, which waits for
+             the round to commit as cpb hold does. (Not a forked process: SQLite's locks
+             are not safe across fork.) */
+          s->other_started = pthread_create (&s->other, NULL, other_cpb, s) == 0;
           s->hold_at = NULL;
         }
       break;
@@ -576,6 +593,8 @@ test_db_sync (void)
   is_int (state_of (st, "t3", NULL), CPB_TASK_DONE, "t3 ran");
   is_int (res.counts[CPB_TASK_HELD], 1, "one HELD in the result");
   is_int (the_fake.launches, 3, "three launches");
+  ok (seen.other_started && pthread_join (seen.other, NULL) == 0 && seen.other_rc == 0,
+      "the other cpb's hold and cancel went through");
   cpb_run_result_clear (&res);
 }
 

@@ -682,19 +682,18 @@ loop (struct run *r, cpb_error **err)
   for (;;)
     {
       double now = run_now (), wake_at = -1, timeout = 1.0;
-
+      int rc;
       bool changed = cpb_state_changed (r->st);
 
       /* One round, one transaction: a round of a large run makes thousands of transitions,
          each atomic on its own (a savepoint), all committed together. */
       if (cpb_state_begin (r->st, err) < 0)
         return -1;
-      if (one_round (r, now, changed, &wake_at, err) < 0)
-        {
-          cpb_state_rollback (r->st, NULL);
-          return -1;
-        }
-      if (cpb_state_commit (r->st, err) < 0)
+      /* A round that fails half-way still commits what it did: each transition is atomic,
+         and the loop's own view already has them (rolling back left a started task
+         RUNNING in memory and QUEUED on disk). */
+      rc = one_round (r, now, changed, &wake_at, err);
+      if (cpb_state_commit (r->st, rc < 0 ? NULL : err) < 0 || rc < 0)
         return -1;
       if (r->stopping && stop_began == 0)
         stop_began = now;
